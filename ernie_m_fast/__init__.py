@@ -1,0 +1,17 @@
+"""ernie_m_fast: the ErnieM multilingual encoder on fused Triton, CUDA and CPU kernels.
+
+A drop-in for transformers' ErnieM (config, tokenizer, base model and five task heads).
+"""
+
+from ._version import __version__
+from . import ops
+
+
+def build_info() -> dict:
+    """How the compiled extension was built: version, cuda (bool), cuda_archs, openmp."""
+    from . import _C
+
+    return dict(_C.build_info())
+
+
+__all__ = ["__version__", "ops", "build_info"]

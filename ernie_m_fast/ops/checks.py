@@ -1,0 +1,70 @@
+"""Input validation shared by every backend's launcher: one place, plain messages, before any launch."""
+
+from __future__ import annotations
+
+import torch
+
+SUPPORTED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
+
+def check_float_tensor(name: str, t: torch.Tensor) -> None:
+    if not isinstance(t, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    if t.dtype not in SUPPORTED_DTYPES:
+        raise ValueError(f"{name} has dtype {t.dtype}; supported: float32, float16, bfloat16")
+
+
+def check_same(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> None:
+    if a.device != b.device:
+        raise ValueError(f"{name_a} is on {a.device} but {name_b} is on {b.device}")
+    if a.dtype != b.dtype:
+        raise ValueError(f"{name_a} has dtype {a.dtype} but {name_b} has dtype {b.dtype}")
+
+
+def check_layernorm_residual(x, residual, weight, bias) -> None:
+    check_float_tensor("x", x)
+    check_float_tensor("residual", residual)
+    check_same("x", x, "residual", residual)
+    if x.shape != residual.shape:
+        raise ValueError(f"x has shape {tuple(x.shape)} but residual has shape {tuple(residual.shape)}")
+    if x.dim() < 1 or x.shape[-1] == 0:
+        raise ValueError(f"x must have a non-empty last dimension, got shape {tuple(x.shape)}")
+    hidden = x.shape[-1]
+    for name, p in (("weight", weight), ("bias", bias)):
+        check_float_tensor(name, p)
+        if p.device != x.device:
+            raise ValueError(f"{name} is on {p.device} but x is on {x.device}")
+        if p.shape != (hidden,):
+            raise ValueError(f"{name} must have shape ({hidden},), got {tuple(p.shape)}")
+
+
+def check_bias_gelu(x, bias, approximate: str) -> None:
+    check_float_tensor("x", x)
+    check_float_tensor("bias", bias)
+    if bias.device != x.device:
+        raise ValueError(f"bias is on {bias.device} but x is on {x.device}")
+    if x.dim() < 1 or bias.shape != (x.shape[-1],):
+        raise ValueError(f"bias must have shape ({x.shape[-1] if x.dim() else '?'},), got {tuple(bias.shape)}")
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+def check_attention_varlen(q, k, v, cu_seqlens, max_seqlen) -> None:
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        check_float_tensor(name, t)
+        if t.dim() != 3:
+            raise ValueError(f"{name} must be (total_tokens, heads, head_dim), got shape {tuple(t.shape)}")
+        if t.stride(-1) != 1 or t.stride(-2) != t.shape[-1]:
+            raise ValueError(f"{name} must be contiguous in its last two dimensions (heads, head_dim)")
+    check_same("q", q, "k", k)
+    check_same("q", q, "v", v)
+    if q.shape != k.shape or q.shape != v.shape:
+        raise ValueError(f"q, k, v must have the same shape, got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
+    if not isinstance(cu_seqlens, torch.Tensor) or cu_seqlens.dtype != torch.int32 or cu_seqlens.dim() != 1:
+        raise ValueError("cu_seqlens must be a 1-D int32 tensor of length batch + 1")
+    if cu_seqlens.device != q.device:
+        raise ValueError(f"cu_seqlens is on {cu_seqlens.device} but q is on {q.device}")
+    if cu_seqlens.numel() < 2:
+        raise ValueError("cu_seqlens must hold at least two offsets (one sequence)")
+    if not isinstance(max_seqlen, int) or max_seqlen < 1:
+        raise ValueError(f"max_seqlen must be a positive int, got {max_seqlen!r}")

@@ -1,0 +1,72 @@
+"""The `torch` backend: plain PyTorch, line for line the reference math, and the autograd path.
+
+Every other backend is tested against these functions (and they against an fp32 recomputation).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def layernorm_residual(x, residual, weight, bias, eps: float = 1e-5):
+    """LayerNorm(x + residual) over the last dimension."""
+    return F.layer_norm(x + residual, (x.shape[-1],), weight, bias, eps)
+
+
+def bias_gelu(x, bias, approximate: str = "none"):
+    """GELU(x + bias); approximate="none" is the exact erf form (transformers' "gelu")."""
+    return F.gelu(x + bias, approximate=approximate)
+
+
+def padded_layout(cu_seqlens: torch.Tensor, max_seqlen: int):
+    """Index map from a packed [T, ...] layout to [B, max_seqlen, ...].
+
+    Returns (gather_index [B, L] long, valid [B, L] bool). Invalid slots point at row 0 and must be masked.
+    """
+    starts = cu_seqlens[:-1].long()
+    lengths = (cu_seqlens[1:] - cu_seqlens[:-1]).long()
+    cols = torch.arange(max_seqlen, device=cu_seqlens.device)
+    valid = cols[None, :] < lengths[:, None]
+    index = torch.where(valid, starts[:, None] + cols[None, :], torch.zeros_like(cols)[None, :])
+    return index, valid
+
+
+def attention_varlen(q, k, v, cu_seqlens, max_seqlen: int, softmax_scale=None, dropout_p: float = 0.0,
+                     return_probs: bool = False):
+    """softmax(q k^T * scale) v within each packed sequence.
+
+    q, k, v: (total_tokens, heads, head_dim); cu_seqlens: (batch + 1,) int32 offsets.
+    Returns out (total_tokens, heads, head_dim) and, with return_probs, the probabilities
+    (batch, heads, max_seqlen, max_seqlen) with exact zeros outside each sequence.
+    The order of operations is transformers' ErnieM: (q k^T) / sqrt(d), additive mask, softmax, @ v.
+    """
+    total, heads, head_dim = q.shape
+    index, valid = padded_layout(cu_seqlens, max_seqlen)
+    batch = index.shape[0]
+
+    def to_padded(t):  # (B, heads, L, d)
+        return t[index.reshape(-1)].view(batch, max_seqlen, heads, head_dim).transpose(1, 2)
+
+    qp, kp, vp = to_padded(q), to_padded(k), to_padded(v)
+    scores = torch.matmul(qp, kp.transpose(-1, -2))
+    if softmax_scale is None:
+        scores = scores / math.sqrt(head_dim)
+    else:
+        scores = scores * softmax_scale
+    # The mask is added and the softmax taken in fp32 (transformers adds a float32 mask too), so
+    # half-precision inputs neither overflow to -inf - -inf nor lose the masked keys' exact zeros.
+    key_mask = torch.zeros(valid.shape, dtype=torch.float32, device=q.device)
+    key_mask.masked_fill_(~valid, torch.finfo(torch.float32).min)
+    scores = scores.float() + key_mask[:, None, None, :]
+    probs = torch.softmax(scores, dim=-1).to(v.dtype)
+    if dropout_p > 0.0:
+        probs = F.dropout(probs, p=dropout_p, training=True)
+    ctx = torch.matmul(probs, vp).transpose(1, 2)  # (B, L, heads, d)
+    out = ctx.reshape(batch * max_seqlen, heads, head_dim)[valid.reshape(-1)]
+    if return_probs:
+        probs = probs * valid[:, None, :, None]
+        return out, probs
+    return out

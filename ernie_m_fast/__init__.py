@@ -5,6 +5,11 @@ A drop-in for transformers' ErnieM (config, tokenizer, base model and five task 
 
 from ._version import __version__
 from . import ops
+from .configuration import ErnieMConfig
+from .modeling import (ErnieMFast, ErnieMForInformationExtraction, ErnieMForMultipleChoice,
+                       ErnieMForQuestionAnswering, ErnieMForSequenceClassification, ErnieMForTokenClassification,
+                       ErnieMModel)
+from .pretrained import ErnieMPreTrainedModel
 
 
 def build_info() -> dict:
@@ -14,4 +19,17 @@ def build_info() -> dict:
     return dict(_C.build_info())
 
 
-__all__ = ["__version__", "ops", "build_info"]
+__all__ = [
+    "__version__",
+    "ops",
+    "build_info",
+    "ErnieMConfig",
+    "ErnieMFast",
+    "ErnieMModel",
+    "ErnieMPreTrainedModel",
+    "ErnieMForSequenceClassification",
+    "ErnieMForMultipleChoice",
+    "ErnieMForTokenClassification",
+    "ErnieMForQuestionAnswering",
+    "ErnieMForInformationExtraction",
+]

@@ -1,0 +1,521 @@
+"""ErnieM: the base encoder and its five task heads, padding-free, on the fused ops.
+
+Module names and parameter names are transformers' (4.57) so state dicts move between the two
+libraries unchanged. The data path is: padded batch -> `pack_batch` -> embeddings -> encoder layers
+on packed rows -> head on packed rows -> scatter to the padded shapes the API returns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+
+from . import ops
+from .activations import FUSED_GELU, get_activation
+from .configuration import ErnieMConfig
+from .outputs import (BaseModelOutputWithPoolingAndCrossAttentions, MultipleChoiceModelOutput,
+                      QuestionAnsweringModelOutput, SequenceClassifierOutput, TokenClassifierOutput)
+from .packing import PackedBatch, pack_batch, query_only_attention
+from .pretrained import ErnieMPreTrainedModel
+
+
+class ErnieMEmbeddings(nn.Module):
+    """word_embeddings[id] + position_embeddings[position + 2], LayerNorm, dropout."""
+
+    def __init__(self, config: ErnieMConfig):
+        super().__init__()
+        self.hidden_size = config.hidden_size
+        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
+        self.position_embeddings = nn.Embedding(
+            config.max_position_embeddings, config.hidden_size, padding_idx=config.pad_token_id
+        )
+        self.layer_norm = nn.LayerNorm(normalized_shape=config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(p=config.hidden_dropout_prob)
+        self.padding_idx = config.pad_token_id
+
+    def forward(self, batch: PackedBatch, backend: str) -> torch.Tensor:
+        words = batch.inputs_embeds if batch.inputs_embeds is not None else self.word_embeddings(batch.input_ids)
+        positions = self.position_embeddings(batch.position_ids)
+        if backend == "torch":
+            x = self.layer_norm(words + positions)
+        else:
+            x = ops.layernorm_residual(words.to(positions.dtype), positions, self.layer_norm.weight,
+                                       self.layer_norm.bias, self.layer_norm.eps, backend=backend)
+        return self.dropout(x)
+
+
+class ErnieMSelfAttention(nn.Module):
+    def __init__(self, config: ErnieMConfig):
+        super().__init__()
+        if config.hidden_size % config.num_attention_heads:
+            raise ValueError(
+                f"The hidden size ({config.hidden_size}) is not a multiple of the number of attention "
+                f"heads ({config.num_attention_heads})"
+            )
+        self.num_attention_heads = config.num_attention_heads
+        self.attention_head_size = config.hidden_size // config.num_attention_heads
+        self.all_head_size = self.num_attention_heads * self.attention_head_size
+        self.q_proj = nn.Linear(config.hidden_size, self.all_head_size)
+        self.k_proj = nn.Linear(config.hidden_size, self.all_head_size)
+        self.v_proj = nn.Linear(config.hidden_size, self.all_head_size)
+        self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
+        self._qkv_cache: Optional[tuple] = None
+
+    def fused_qkv(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """q/k/v projections as one (3 * all_head_size, hidden) GEMM.
+
+        The concatenation is cached while the parameters are unchanged (same storage, same version
+        counter), so inference pays for it once; under autograd it is rebuilt so gradients flow.
+        """
+        params = (self.q_proj.weight, self.k_proj.weight, self.v_proj.weight,
+                  self.q_proj.bias, self.k_proj.bias, self.v_proj.bias)
+        if torch.is_grad_enabled() and any(p.requires_grad for p in params):
+            return torch.cat(params[:3]), torch.cat(params[3:])
+        key = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in params)
+        if self._qkv_cache is None or self._qkv_cache[0] != key:
+            with torch.no_grad():
+                self._qkv_cache = (key, torch.cat(params[:3]), torch.cat(params[3:]))
+        return self._qkv_cache[1], self._qkv_cache[2]
+
+
+class ErnieMAttention(nn.Module):
+    def __init__(self, config: ErnieMConfig):
+        super().__init__()
+        self.self_attn = ErnieMSelfAttention(config)
+        self.out_proj = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def forward(self, hidden: torch.Tensor, batch: PackedBatch, backend: str, head_mask=None,
+                output_attentions: bool = False):
+        attn = self.self_attn
+        rows, heads, head_dim = hidden.shape[0], attn.num_attention_heads, attn.attention_head_size
+        weight, bias = attn.fused_qkv()
+        qkv = F.linear(hidden, weight, bias).view(rows, 3, heads, head_dim)
+        q, k, v = qkv[:, 0], qkv[:, 1], qkv[:, 2]  # strided views: the kernels read them in place
+        keyed = batch.num_keyed
+        scale = head_dim**-0.5
+        dropout_p = attn.dropout.p if self.training else 0.0
+        probs = None
+        if output_attentions or dropout_p > 0.0:
+            # probabilities are materialised (and dropped out) only on the reference path
+            ctx, probs = ops.torch_ops.attention_varlen(q[:keyed], k[:keyed], v[:keyed], batch.cu_seqlens,
+                                                        batch.max_seqlen, None, dropout_p, return_probs=True)
+        else:
+            ctx = ops.attention_varlen(q[:keyed], k[:keyed], v[:keyed], batch.cu_seqlens, batch.max_seqlen,
+                                       backend=backend)
+        if batch.num_query_only:
+            extra = query_only_attention(q[keyed:], k[:keyed], v[:keyed], batch, scale, dropout_p)
+            ctx = torch.cat([ctx, extra])
+        if head_mask is not None:
+            ctx = ctx * head_mask.to(ctx.dtype).view(1, heads, 1)
+            if probs is not None:
+                probs = probs * head_mask.to(probs.dtype).view(1, heads, 1, 1)
+        return self.out_proj(ctx.reshape(rows, heads * head_dim)), probs
+
+
+class ErnieMEncoderLayer(nn.Module):
+    """Post-LN: x = norm1(x + attn(x)); x = norm2(x + linear2(act(linear1(x))))."""
+
+    def __init__(self, config: ErnieMConfig):
+        super().__init__()
+        dropout = 0.1 if config.hidden_dropout_prob is None else config.hidden_dropout_prob
+        act_dropout = config.hidden_dropout_prob if config.act_dropout is None else config.act_dropout
+        self.self_attn = ErnieMAttention(config)
+        self.linear1 = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.dropout = nn.Dropout(act_dropout)
+        self.linear2 = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.norm1 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.norm2 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout1 = nn.Dropout(dropout)
+        self.dropout2 = nn.Dropout(dropout)
+        self.activation = get_activation(config.hidden_act)
+        self.fused_gelu = FUSED_GELU.get(config.hidden_act)  # None: activation not fused
+
+    def _add_norm(self, x, residual, norm: nn.LayerNorm, backend: str):
+        if backend == "torch":
+            return norm(residual + x)
+        return ops.layernorm_residual(x, residual, norm.weight, norm.bias, norm.eps, backend=backend)
+
+    def forward(self, hidden, batch: PackedBatch, backend: str, head_mask=None, output_attentions=False):
+        attn_out, probs = self.self_attn(hidden, batch, backend, head_mask, output_attentions)
+        hidden = self._add_norm(self.dropout1(attn_out), hidden, self.norm1, backend)
+        if backend == "torch" or self.fused_gelu is None:
+            ff = self.activation(self.linear1(hidden))
+        else:
+            ff = ops.bias_gelu(F.linear(hidden, self.linear1.weight), self.linear1.bias, self.fused_gelu,
+                               backend=backend)
+        ff = self.linear2(self.dropout(ff))
+        hidden = self._add_norm(self.dropout2(ff), hidden, self.norm2, backend)
+        return hidden, probs
+
+
+class ErnieMEncoder(nn.Module):
+    def __init__(self, config: ErnieMConfig):
+        super().__init__()
+        self.config = config
+        self.layers = nn.ModuleList([ErnieMEncoderLayer(config) for _ in range(config.num_hidden_layers)])
+
+
+class ErnieMPooler(nn.Module):
+    def __init__(self, config: ErnieMConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.activation = nn.Tanh()
+
+    def forward(self, first_token: torch.Tensor) -> torch.Tensor:
+        return self.activation(self.dense(first_token))
+
+
+@dataclasses.dataclass
+class EncoderRun:
+    """One pass of the encoder over a packed batch, before anything is scattered back."""
+
+    batch: PackedBatch
+    sequence: torch.Tensor  # (N, H) last layer, packed
+    hidden_states: Optional[tuple]  # packed (N, H) per layer, embeddings first
+    attentions: Optional[tuple]  # (B, heads, L, L) per layer
+
+    def scatter_hidden_states(self):
+        if self.hidden_states is None:
+            return None
+        return tuple(self.batch.scatter(h) for h in self.hidden_states)
+
+
+def _scatter_probs(batch: PackedBatch, probs: torch.Tensor) -> torch.Tensor:
+    """(B, heads, Lk, Lk) probabilities over keyed tokens -> (B, heads, L, L) over padded columns."""
+    cols, valid = batch.keyed_columns()
+    full = probs.new_zeros(batch.batch_size, probs.shape[1], batch.seq_len, batch.seq_len)
+    b, i, j = (valid[:, :, None] & valid[:, None, :]).nonzero(as_tuple=True)
+    full[b, :, cols[b, i], cols[b, j]] = probs[b, :, i, j]
+    return full
+
+
+class ErnieMModel(ErnieMPreTrainedModel):
+    """The bare ErnieM encoder: last_hidden_state and the tanh pooler over column 0."""
+
+    def __init__(self, config: ErnieMConfig, add_pooling_layer: bool = True):
+        super().__init__(config)
+        self.initializer_range = config.initializer_range
+        self.embeddings = ErnieMEmbeddings(config)
+        self.encoder = ErnieMEncoder(config)
+        self.pooler = ErnieMPooler(config) if add_pooling_layer else None
+        self.post_init()
+
+    def get_input_embeddings(self):
+        return self.embeddings.word_embeddings
+
+    def set_input_embeddings(self, value):
+        self.embeddings.word_embeddings = value
+
+    def _head_masks(self, head_mask):
+        """transformers' head_mask: (heads,) for every layer or (layers, heads); 1 keeps a head."""
+        layers, heads = self.config.num_hidden_layers, self.config.num_attention_heads
+        if head_mask is None:
+            return [None] * layers
+        head_mask = torch.as_tensor(head_mask)
+        if head_mask.dim() == 1 and head_mask.shape[0] == heads:
+            return [head_mask] * layers
+        if head_mask.shape == (layers, heads):
+            return list(head_mask)
+        raise ValueError(f"head_mask must have shape ({heads},) or ({layers}, {heads}), got {tuple(head_mask.shape)}")
+
+    def encode(self, input_ids=None, attention_mask=None, position_ids=None, head_mask=None, inputs_embeds=None,
+               output_hidden_states=False, output_attentions=False, query_only="none") -> EncoderRun:
+        """Run the encoder on packed rows; the heads build their outputs from the result."""
+        batch = pack_batch(self.config, input_ids, attention_mask, position_ids, inputs_embeds, query_only)
+        backend = self.resolve_backend(batch.position_ids.device, inputs_embeds)
+        hidden = self.embeddings(batch, backend)
+        all_hidden = (hidden,) if output_hidden_states else None
+        all_attn = () if output_attentions else None
+        for layer, layer_head_mask in zip(self.encoder.layers, self._head_masks(head_mask)):
+            hidden, probs = layer(hidden, batch, backend, layer_head_mask, output_attentions)
+            if output_hidden_states:
+                all_hidden = all_hidden + (hidden,)
+            if output_attentions:
+                all_attn = all_attn + (_scatter_probs(batch, probs),)
+        return EncoderRun(batch, hidden, all_hidden, all_attn)
+
+    def pool(self, run: EncoderRun) -> Optional[torch.Tensor]:
+        if self.pooler is None:
+            return None
+        rows = run.batch.first_token_rows
+        if bool((rows < 0).any()):
+            raise RuntimeError("internal error: column 0 was not packed for the pooler")
+        return self.pooler(run.sequence[rows])
+
+    def forward(self, input_ids=None, position_ids=None, attention_mask=None, head_mask=None, inputs_embeds=None,
+                past_key_values=None, use_cache=None, output_hidden_states=None, output_attentions=None,
+                return_dict=None):
+        _reject_cache(past_key_values, use_cache)
+        output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
+        output_hidden_states = self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
+        return_dict = self.config.use_return_dict if return_dict is None else return_dict
+        run = self.encode(input_ids, attention_mask, position_ids, head_mask, inputs_embeds, output_hidden_states,
+                          output_attentions, query_only="first" if self.pooler is not None else "none")
+        sequence_output = run.batch.scatter(run.sequence)
+        pooled = self.pool(run)
+        hidden_states = run.scatter_hidden_states()
+        if not return_dict:
+            return (sequence_output, pooled) + tuple(x for x in (hidden_states, run.attentions) if x is not None)
+        return BaseModelOutputWithPoolingAndCrossAttentions(
+            last_hidden_state=sequence_output, pooler_output=pooled, hidden_states=hidden_states,
+            attentions=run.attentions,
+        )
+
+
+def _reject_cache(past_key_values, use_cache):
+    if past_key_values is not None or use_cache:
+        raise ValueError("ErnieM is an encoder: past_key_values / use_cache are not supported")
+
+
+def _classifier_dropout(config: ErnieMConfig) -> float:
+    return config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
+
+
+def _finish(output, return_dict: bool):
+    return output if return_dict else output.to_tuple()
+
+
+class ErnieMForSequenceClassification(ErnieMPreTrainedModel):
+    """Linear classifier over the pooled output; regression when num_labels == 1."""
+
+    def __init__(self, config: ErnieMConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.ernie_m = ErnieMModel(config)
+        self.dropout = nn.Dropout(_classifier_dropout(config))
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, head_mask=None, inputs_embeds=None,
+                past_key_values=None, use_cache=None, output_hidden_states=None, output_attentions=None,
+                return_dict=True, labels=None):
+        _reject_cache(past_key_values, use_cache)
+        return_dict = self.config.use_return_dict if return_dict is None else return_dict
+        run = self.ernie_m.encode(input_ids, attention_mask, position_ids, head_mask, inputs_embeds,
+                                  _flag(output_hidden_states, self.config.output_hidden_states),
+                                  _flag(output_attentions, self.config.output_attentions), query_only="first")
+        logits = self.classifier(self.dropout(self.ernie_m.pool(run)))
+        loss = None
+        if labels is not None:
+            loss = self._loss(logits, labels)
+        out = SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=run.scatter_hidden_states(),
+                                       attentions=run.attentions)
+        return _finish(out, return_dict)
+
+    def _loss(self, logits, labels):
+        # transformers infers problem_type on the first labelled call and records it in the config
+        if self.config.problem_type is None:
+            if self.num_labels == 1:
+                self.config.problem_type = "regression"
+            elif self.num_labels > 1 and labels.dtype in (torch.long, torch.int):
+                self.config.problem_type = "single_label_classification"
+            else:
+                self.config.problem_type = "multi_label_classification"
+        if self.config.problem_type == "regression":
+            if self.num_labels == 1:
+                return MSELoss()(logits.squeeze(), labels.squeeze())
+            return MSELoss()(logits, labels)
+        if self.config.problem_type == "single_label_classification":
+            return CrossEntropyLoss()(logits.view(-1, self.num_labels), labels.view(-1))
+        return BCEWithLogitsLoss()(logits, labels)
+
+
+class ErnieMForMultipleChoice(ErnieMPreTrainedModel):
+    """Scores each (batch, choice) sequence from its pooled output; softmax over choices."""
+
+    def __init__(self, config: ErnieMConfig):
+        super().__init__(config)
+        self.ernie_m = ErnieMModel(config)
+        self.dropout = nn.Dropout(_classifier_dropout(config))
+        self.classifier = nn.Linear(config.hidden_size, 1)
+        self.post_init()
+
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, head_mask=None, inputs_embeds=None,
+                labels=None, output_attentions=None, output_hidden_states=None, return_dict=True):
+        return_dict = self.config.use_return_dict if return_dict is None else return_dict
+        lead = input_ids if input_ids is not None else inputs_embeds
+        if lead is None:
+            raise ValueError("You have to specify either input_ids or inputs_embeds")
+        if lead.dim() != (3 if input_ids is not None else 4):
+            raise ValueError(f"multiple choice input must be (batch, num_choices, sequence_length), got {tuple(lead.shape)}")
+        num_choices = lead.shape[1]
+
+        def flat(t, trailing=1):
+            return t.reshape((-1,) + tuple(t.shape[-trailing:])) if t is not None else None
+
+        run = self.ernie_m.encode(flat(input_ids), flat(attention_mask), flat(position_ids), head_mask,
+                                  flat(inputs_embeds, 2), _flag(output_hidden_states, self.config.output_hidden_states),
+                                  _flag(output_attentions, self.config.output_attentions), query_only="first")
+        logits = self.classifier(self.dropout(self.ernie_m.pool(run)))
+        reshaped_logits = logits.view(-1, num_choices)
+        loss = CrossEntropyLoss()(reshaped_logits, labels) if labels is not None else None
+        out = MultipleChoiceModelOutput(loss=loss, logits=reshaped_logits, hidden_states=run.scatter_hidden_states(),
+                                        attentions=run.attentions)
+        return _finish(out, return_dict)
+
+
+def _labelled_positions(labels, ignore_index=-100):
+    """Positions whose label enters the loss: masked ones among them are computed anyway (packing.py)."""
+    return None if labels is None else labels != ignore_index
+
+
+class ErnieMForTokenClassification(ErnieMPreTrainedModel):
+    """Per-token classifier (NER and friends) over the sequence output."""
+
+    def __init__(self, config: ErnieMConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.ernie_m = ErnieMModel(config, add_pooling_layer=False)
+        self.dropout = nn.Dropout(_classifier_dropout(config))
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, head_mask=None, inputs_embeds=None,
+                past_key_values=None, output_hidden_states=None, output_attentions=None, return_dict=True,
+                labels=None):
+        _reject_cache(past_key_values, None)
+        return_dict = self.config.use_return_dict if return_dict is None else return_dict
+        query_only = _labelled_positions(labels) if labels is not None else "none"
+        run = self.ernie_m.encode(input_ids, attention_mask, position_ids, head_mask, inputs_embeds,
+                                  _flag(output_hidden_states, self.config.output_hidden_states),
+                                  _flag(output_attentions, self.config.output_attentions), query_only=query_only)
+        logits = run.batch.scatter(self.classifier(self.dropout(run.sequence)))
+        loss = None
+        if labels is not None:
+            loss = CrossEntropyLoss()(logits.view(-1, self.num_labels), labels.view(-1))
+        out = TokenClassifierOutput(loss=loss, logits=logits, hidden_states=run.scatter_hidden_states(),
+                                    attentions=run.attentions)
+        return _finish(out, return_dict)
+
+
+def _span_loss(start_logits, end_logits, start_positions, end_positions, loss_fct_for):
+    if start_positions.dim() > 1:
+        start_positions = start_positions.squeeze(-1)
+    if end_positions.dim() > 1:
+        end_positions = end_positions.squeeze(-1)
+    ignored_index = start_logits.size(1)
+    start_positions = start_positions.clamp(0, ignored_index)
+    end_positions = end_positions.clamp(0, ignored_index)
+    loss_fct = loss_fct_for(ignored_index)
+    return (loss_fct(start_logits, start_positions) + loss_fct(end_logits, end_positions)) / 2
+
+
+class ErnieMForQuestionAnswering(ErnieMPreTrainedModel):
+    """Extractive QA: start and end logits per token (qa_outputs, num_labels = 2)."""
+
+    def __init__(self, config: ErnieMConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.ernie_m = ErnieMModel(config, add_pooling_layer=False)
+        self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, head_mask=None, inputs_embeds=None,
+                start_positions=None, end_positions=None, output_attentions=None, output_hidden_states=None,
+                return_dict=True):
+        return_dict = self.config.use_return_dict if return_dict is None else return_dict
+        with_loss = start_positions is not None and end_positions is not None
+        # the loss's softmax runs over every position, masked ones included, as in transformers
+        run = self.ernie_m.encode(input_ids, attention_mask, position_ids, head_mask, inputs_embeds,
+                                  _flag(output_hidden_states, self.config.output_hidden_states),
+                                  _flag(output_attentions, self.config.output_attentions),
+                                  query_only="all" if with_loss else "none")
+        logits = run.batch.scatter(self.qa_outputs(run.sequence))
+        start_logits, end_logits = logits.split(1, dim=-1)
+        start_logits = start_logits.squeeze(-1).contiguous()
+        end_logits = end_logits.squeeze(-1).contiguous()
+        loss = None
+        if with_loss:
+            loss = _span_loss(start_logits, end_logits, start_positions, end_positions,
+                              lambda ignored: CrossEntropyLoss(ignore_index=ignored))
+        out = QuestionAnsweringModelOutput(loss=loss, start_logits=start_logits, end_logits=end_logits,
+                                           hidden_states=run.scatter_hidden_states(), attentions=run.attentions)
+        return _finish(out, return_dict)
+
+
+class ErnieMForInformationExtraction(ErnieMPreTrainedModel):
+    """UIE-M: per-token start/end logits (linear_start, linear_end) trained with BCE."""
+
+    def __init__(self, config: ErnieMConfig):
+        super().__init__(config)
+        self.ernie_m = ErnieMModel(config)
+        self.linear_start = nn.Linear(config.hidden_size, 1)
+        self.linear_end = nn.Linear(config.hidden_size, 1)
+        self.sigmoid = nn.Sigmoid()
+        self.post_init()
+
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, head_mask=None, inputs_embeds=None,
+                start_positions=None, end_positions=None, output_attentions=None, output_hidden_states=None,
+                return_dict=True):
+        return_dict = self.config.use_return_dict if return_dict is None else return_dict
+        with_loss = start_positions is not None and end_positions is not None
+        # the pooler's output is not part of this head's result, so column 0 need not be computed
+        run = self.ernie_m.encode(input_ids, attention_mask, position_ids, head_mask, inputs_embeds,
+                                  _flag(output_hidden_states, self.config.output_hidden_states),
+                                  _flag(output_attentions, self.config.output_attentions),
+                                  query_only="all" if with_loss else "none")
+        start_logits = run.batch.scatter(self.linear_start(run.sequence).squeeze(-1))
+        end_logits = run.batch.scatter(self.linear_end(run.sequence).squeeze(-1))
+        loss = None
+        if with_loss:
+            loss = _span_loss(start_logits, end_logits, start_positions, end_positions,
+                              lambda ignored: BCEWithLogitsLoss())
+        out = QuestionAnsweringModelOutput(loss=loss, start_logits=start_logits, end_logits=end_logits,
+                                           hidden_states=run.scatter_hidden_states(), attentions=run.attentions)
+        return _finish(out, return_dict)
+
+
+def _flag(value, default):
+    return default if value is None else value
+
+
+TASK_CLASSES = {
+    "base": ErnieMModel,
+    "feature-extraction": ErnieMModel,
+    "sequence-classification": ErnieMForSequenceClassification,
+    "text-classification": ErnieMForSequenceClassification,
+    "multiple-choice": ErnieMForMultipleChoice,
+    "token-classification": ErnieMForTokenClassification,
+    "ner": ErnieMForTokenClassification,
+    "question-answering": ErnieMForQuestionAnswering,
+    "information-extraction": ErnieMForInformationExtraction,
+    "uie": ErnieMForInformationExtraction,
+}
+
+ARCHITECTURES = {cls.__name__: cls for cls in set(TASK_CLASSES.values())}
+
+
+class ErnieMFast:
+    """Loads the right ErnieM class: from `task=` when given, else from config.architectures."""
+
+    @staticmethod
+    def class_for(config: ErnieMConfig, task: Optional[str] = None):
+        if task is not None:
+            if task not in TASK_CLASSES:
+                raise ValueError(f"unknown task {task!r}; choose one of {sorted(TASK_CLASSES)}")
+            return TASK_CLASSES[task]
+        for name in config.architectures or []:
+            if name in ARCHITECTURES:
+                return ARCHITECTURES[name]
+        if config.architectures:
+            raise ValueError(
+                f"config.architectures {config.architectures} names no ErnieM class; pass task= one of {sorted(TASK_CLASSES)}"
+            )
+        return ErnieMModel
+
+    @classmethod
+    def from_pretrained(cls, path_or_repo_id, *, task: Optional[str] = None, **kwargs):
+        config = kwargs.pop("config", None)
+        if config is None:
+            hub = {k: kwargs[k] for k in ("revision", "cache_dir", "token", "local_files_only") if k in kwargs}
+            config = ErnieMConfig.from_pretrained(path_or_repo_id, **hub)
+        return cls.class_for(config, task).from_pretrained(path_or_repo_id, config=config, **kwargs)
+
+    @classmethod
+    def from_config(cls, config: ErnieMConfig, *, task: Optional[str] = None):
+        return cls.class_for(config, task)(config)

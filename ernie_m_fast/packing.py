@@ -1,0 +1,190 @@
+"""From a padded batch to packed tokens and back: the padding-free layout every layer runs on.
+
+A padded `[B, L]` batch becomes `N = T + E` packed rows:
+- the first T rows are the attended tokens, row-major (sequence b occupies rows cu_seqlens[b] to
+  cu_seqlens[b+1]); they are both queries and keys, and attention runs on them with `cu_seqlens`;
+- the last E rows are *query-only* tokens: masked positions whose output the API still needs
+  (column 0 for the pooler under left padding; masked positions that carry a label in a loss).
+  transformers computes every position, masked ones included, so these make the pooler and the
+  losses agree with it exactly while the common case (right padding, no labels) has E = 0.
+Positions and validation are computed once, here, before any layer runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+import torch
+
+from .ops.torch_ops import padded_layout
+
+POSITION_OFFSET = 2  # position ids are offset by 2, as in PaddleNLP's ErnieM
+
+
+@dataclasses.dataclass
+class PackedBatch:
+    batch_size: int
+    seq_len: int
+    token_index: torch.Tensor  # (N,) flat index into B * L of every packed row
+    num_keyed: int  # T: rows that are keys as well as queries
+    cu_seqlens: torch.Tensor  # (B + 1,) int32 offsets of each sequence's keyed rows
+    max_seqlen: int
+    query_only_rows: torch.Tensor  # (E,) the sequence each query-only row belongs to
+    position_ids: torch.Tensor  # (N,) already offset by POSITION_OFFSET
+    input_ids: Optional[torch.Tensor]  # (N,) or None when inputs_embeds are given
+    inputs_embeds: Optional[torch.Tensor]  # (N, H) or None
+    first_token_rows: torch.Tensor  # (B,) packed row of column 0 of each sequence, -1 if not packed
+
+    @property
+    def num_rows(self) -> int:
+        return self.token_index.numel()
+
+    @property
+    def num_query_only(self) -> int:
+        return self.num_rows - self.num_keyed
+
+    def scatter(self, packed: torch.Tensor) -> torch.Tensor:
+        """(N, ...) packed rows -> (B, L, ...) with zeros at positions that were not computed."""
+        tail = packed.shape[1:]
+        flat = packed.new_zeros((self.batch_size * self.seq_len,) + tail)
+        flat = flat.index_copy(0, self.token_index, packed)
+        return flat.view((self.batch_size, self.seq_len) + tail)
+
+    def keyed_columns(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, max_seqlen) column of each keyed token in its row, and which slots are real."""
+        index, valid = padded_layout(self.cu_seqlens, self.max_seqlen)
+        cols = self.token_index[: self.num_keyed][index.reshape(-1)].view(index.shape) % self.seq_len
+        return cols, valid
+
+
+def _check_ids(input_ids: torch.Tensor, vocab_size: int) -> None:
+    if input_ids.dtype.is_floating_point or input_ids.dtype == torch.bool or input_ids.is_complex():
+        raise ValueError(f"input_ids must hold integer token ids, got dtype {input_ids.dtype}")
+    if input_ids.numel():
+        lo, hi = int(input_ids.min()), int(input_ids.max())
+        bad = lo if lo < 0 else hi if hi >= vocab_size else None
+        if bad is not None:
+            raise ValueError(f"input_ids holds token id {bad}, outside the vocabulary [0, {vocab_size}) of this model")
+
+
+def pack_batch(config, input_ids=None, attention_mask=None, position_ids=None, inputs_embeds=None,
+               query_only: str | torch.Tensor = "none") -> PackedBatch:
+    """Validate a padded batch and pack it.
+
+    query_only: which masked positions to compute anyway — "none", "first" (column 0 of each row,
+    for the pooler), "all", or a (B, L) bool tensor.
+    """
+    if input_ids is not None and inputs_embeds is not None:
+        raise ValueError("You cannot specify both input_ids and inputs_embeds at the same time.")
+    if input_ids is None and inputs_embeds is None:
+        raise ValueError("You have to specify either input_ids or inputs_embeds")
+    if input_ids is not None:
+        if not isinstance(input_ids, torch.Tensor):
+            raise TypeError(f"input_ids must be a torch.Tensor, got {type(input_ids).__name__}")
+        if input_ids.dim() != 2:
+            raise ValueError(f"input_ids must be (batch, sequence_length), got shape {tuple(input_ids.shape)}")
+        _check_ids(input_ids, config.vocab_size)
+        batch, length = input_ids.shape
+        device = input_ids.device
+    else:
+        if inputs_embeds.dim() != 3 or inputs_embeds.shape[-1] != config.hidden_size:
+            raise ValueError(
+                f"inputs_embeds must be (batch, sequence_length, {config.hidden_size}), got {tuple(inputs_embeds.shape)}"
+            )
+        batch, length = inputs_embeds.shape[:2]
+        device = inputs_embeds.device
+    if batch == 0 or length == 0:
+        raise ValueError(f"the batch is empty (shape {(batch, length)})")
+
+    if attention_mask is None:
+        # transformers masks the pad id when no mask is given
+        mask = input_ids != config.pad_token_id if input_ids is not None else torch.ones(batch, length, dtype=torch.bool, device=device)
+    else:
+        if not isinstance(attention_mask, torch.Tensor):
+            attention_mask = torch.as_tensor(attention_mask, device=device)
+        if attention_mask.shape != (batch, length):
+            raise ValueError(
+                f"attention_mask has shape {tuple(attention_mask.shape)} but the input is {(batch, length)}; "
+                "ErnieM takes a 2-D mask of the input's shape (1 = attend, 0 = masked)"
+            )
+        if attention_mask.dtype != torch.bool and ((attention_mask != 0) & (attention_mask != 1)).any():
+            raise ValueError("attention_mask must hold only 0 and 1")
+        mask = attention_mask.to(device=device, dtype=torch.bool)
+    lengths = mask.sum(1)
+    empty = (lengths == 0).nonzero().flatten().tolist()
+    if empty:
+        raise ValueError(f"attention_mask attends to no token in row(s) {empty}; every sequence needs at least one")
+
+    max_positions = config.max_position_embeddings - POSITION_OFFSET
+    if position_ids is None:
+        if length > max_positions:
+            raise ValueError(
+                f"sequence length {length} is longer than this model's maximum of {max_positions} "
+                f"(max_position_embeddings {config.max_position_embeddings} - {POSITION_OFFSET})"
+            )
+        positions = torch.arange(length, device=device).expand(batch, length)
+    else:
+        if position_ids.shape != (batch, length):
+            raise ValueError(f"position_ids has shape {tuple(position_ids.shape)} but the input is {(batch, length)}")
+        lo, hi = int(position_ids.min()), int(position_ids.max())
+        if lo < 0 or hi >= max_positions:
+            raise ValueError(
+                f"position_ids holds {lo if lo < 0 else hi}; positions must lie in [0, {max_positions}) "
+                f"(max_position_embeddings {config.max_position_embeddings} - {POSITION_OFFSET})"
+            )
+        positions = position_ids.to(device)
+
+    flat_mask = mask.reshape(-1)
+    keyed = flat_mask.nonzero().flatten()
+    if isinstance(query_only, torch.Tensor):
+        extra_mask = query_only.to(device=device, dtype=torch.bool).reshape(-1) & ~flat_mask
+    elif query_only == "first":
+        extra_mask = torch.zeros_like(flat_mask)
+        extra_mask[:: length] = ~mask[:, 0]
+    elif query_only == "all":
+        extra_mask = ~flat_mask
+    elif query_only == "none":
+        extra_mask = None
+    else:
+        raise ValueError(f"query_only must be 'none', 'first', 'all' or a mask, got {query_only!r}")
+    extra = extra_mask.nonzero().flatten() if extra_mask is not None else keyed.new_empty(0)
+    token_index = torch.cat([keyed, extra]) if extra.numel() else keyed
+
+    cu_seqlens = torch.zeros(batch + 1, dtype=torch.int32, device=device)
+    cu_seqlens[1:] = torch.cumsum(lengths, 0)
+    # packed row of column 0 of each sequence (the pooler's input); -1 where it was not packed
+    slot = torch.full((batch * length,), -1, dtype=torch.long, device=device)
+    slot[token_index] = torch.arange(token_index.numel(), device=device)
+    first_rows = slot[::length]
+
+    return PackedBatch(
+        batch_size=batch,
+        seq_len=length,
+        token_index=token_index,
+        num_keyed=keyed.numel(),
+        cu_seqlens=cu_seqlens,
+        max_seqlen=int(lengths.max()),
+        query_only_rows=extra // length,
+        position_ids=positions.reshape(-1)[token_index] + POSITION_OFFSET,
+        input_ids=input_ids.reshape(-1)[token_index] if input_ids is not None else None,
+        inputs_embeds=inputs_embeds.reshape(batch * length, -1)[token_index] if inputs_embeds is not None else None,
+        first_token_rows=first_rows,
+    )
+
+
+def query_only_attention(q, k, v, batch: PackedBatch, scale: float, dropout_p: float = 0.0):
+    """Attention of the query-only rows over the keyed rows of their own sequence (plain torch).
+
+    q: (E, heads, d); k, v: (T, heads, d) keyed rows. Masked keys get no weight, as in transformers.
+    """
+    index, valid = padded_layout(batch.cu_seqlens, batch.max_seqlen)
+    rows = batch.query_only_rows
+    key_index, key_valid = index[rows], valid[rows]  # (E, Lk)
+    keys, values = k[key_index], v[key_index]  # (E, Lk, heads, d)
+    scores = torch.einsum("ehd,elhd->ehl", q, keys).float() * scale
+    scores = scores.masked_fill(~key_valid[:, None, :], float("-inf"))
+    probs = torch.softmax(scores, dim=-1).to(v.dtype)
+    if dropout_p > 0.0:
+        probs = torch.nn.functional.dropout(probs, p=dropout_p, training=True)
+    return torch.einsum("ehl,elhd->ehd", probs, values)

@@ -394,9 +394,11 @@ class ErnieMForTokenClassification(ErnieMPreTrainedModel):
 
 
 def _span_loss(start_logits, end_logits, start_positions, end_positions, loss_fct_for):
-    if start_positions.dim() > 1:
+    # (B, 1) index targets are squeezed as in transformers; (B, L) per-token targets (the IE head's)
+    # are left alone, where transformers would squeeze a length-1 batch into a shape error.
+    if start_positions.dim() > 1 and start_positions.shape != start_logits.shape:
         start_positions = start_positions.squeeze(-1)
-    if end_positions.dim() > 1:
+    if end_positions.dim() > 1 and end_positions.shape != end_logits.shape:
         end_positions = end_positions.squeeze(-1)
     ignored_index = start_logits.size(1)
     start_positions = start_positions.clamp(0, ignored_index)

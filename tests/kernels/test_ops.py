@@ -27,7 +27,7 @@ def test_layernorm_residual(backend, dtype, shape):
     out = emf.ops.layernorm_residual(x, r, w, b, eps=1e-5, backend=backend)
     ref = ref_layernorm_residual(x, r, w, b, 1e-5)
     baseline = torch_ops.layernorm_residual(x, r, w, b, 1e-5)
-    assert_close_to_reference(out, ref, baseline, dtype, f"layernorm_residual[{backend}]")
+    assert_close_to_reference(out, ref, baseline, dtype, f"layernorm_residual[{backend}]", backend)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -39,7 +39,7 @@ def test_bias_gelu(backend, approximate, dtype, shape):
     out = emf.ops.bias_gelu(x, b, approximate=approximate, backend=backend)
     ref = ref_bias_gelu(x, b, approximate)
     baseline = torch_ops.bias_gelu(x, b, approximate)
-    assert_close_to_reference(out, ref, baseline, dtype, f"bias_gelu[{backend}]")
+    assert_close_to_reference(out, ref, baseline, dtype, f"bias_gelu[{backend}]", backend)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -50,7 +50,7 @@ def test_attention_varlen(backend, dtype, case):
     out = emf.ops.attention_varlen(q, k, v, cu, max_len, backend=backend)
     ref = ref_attention(q, k, v, cu)
     baseline = torch_ops.attention_varlen(q, k, v, cu, max_len)
-    assert_close_to_reference(out, ref, baseline, dtype, f"attention_varlen[{backend}]")
+    assert_close_to_reference(out, ref, baseline, dtype, f"attention_varlen[{backend}]", backend)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -60,7 +60,7 @@ def test_attention_varlen_strided_qkv(backend):
     fused = torch.stack([q, k, v], dim=1)  # (T, 3, heads, d): token stride 3 * heads * d
     out = emf.ops.attention_varlen(fused[:, 0], fused[:, 1], fused[:, 2], cu, max_len, backend=backend)
     ref = ref_attention(q, k, v, cu)
-    assert_close_to_reference(out, ref, torch_ops.attention_varlen(q, k, v, cu, max_len), torch.float32)
+    assert_close_to_reference(out, ref, torch_ops.attention_varlen(q, k, v, cu, max_len), torch.float32, "strided", backend)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -68,7 +68,7 @@ def test_attention_varlen_custom_scale(backend):
     q, k, v, cu, max_len = make_attention(((9, 4), 2, 16), torch.float32)
     out = emf.ops.attention_varlen(q, k, v, cu, max_len, softmax_scale=0.3, backend=backend)
     ref = ref_attention(q, k, v, cu, scale=0.3)
-    assert_close_to_reference(out, ref, torch_ops.attention_varlen(q, k, v, cu, max_len, 0.3), torch.float32)
+    assert_close_to_reference(out, ref, torch_ops.attention_varlen(q, k, v, cu, max_len, 0.3), torch.float32, "scale", backend)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

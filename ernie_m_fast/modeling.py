@@ -70,12 +70,13 @@ class ErnieMSelfAttention(nn.Module):
         """q/k/v projections as one (3 * all_head_size, hidden) GEMM.
 
         The concatenation is cached while the parameters are unchanged (same storage, same version
-        counter), so inference pays for it once; under autograd it is rebuilt so gradients flow.
+        counter), so inference pays for it once; under autograd it is rebuilt so gradients flow, and
+        under torch.compile it is part of the graph.
         """
         params = (self.q_proj.weight, self.k_proj.weight, self.v_proj.weight,
                   self.q_proj.bias, self.k_proj.bias, self.v_proj.bias)
-        if torch.is_grad_enabled() and any(p.requires_grad for p in params):
-            return torch.cat(params[:3]), torch.cat(params[3:])
+        if torch.compiler.is_compiling() or (torch.is_grad_enabled() and any(p.requires_grad for p in params)):
+            return torch.cat(params[:3]), torch.cat(params[3:])  # traced / differentiable; no cache
         key = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in params)
         if self._qkv_cache is None or self._qkv_cache[0] != key:
             with torch.no_grad():
@@ -242,10 +243,8 @@ class ErnieMModel(ErnieMPreTrainedModel):
     def pool(self, run: EncoderRun) -> Optional[torch.Tensor]:
         if self.pooler is None:
             return None
-        rows = run.batch.first_token_rows
-        if bool((rows < 0).any()):
-            raise RuntimeError("internal error: column 0 was not packed for the pooler")
-        return self.pooler(run.sequence[rows])
+        # every caller that pools packs with query_only="first", so column 0 is always a packed row
+        return self.pooler(run.sequence[run.batch.first_token_rows])
 
     def forward(self, input_ids=None, position_ids=None, attention_mask=None, head_mask=None, inputs_embeds=None,
                 past_key_values=None, use_cache=None, output_hidden_states=None, output_attentions=None,

@@ -68,6 +68,7 @@ def _check_ids(input_ids: torch.Tensor, vocab_size: int) -> None:
             raise ValueError(f"input_ids holds token id {bad}, outside the vocabulary [0, {vocab_size}) of this model")
 
 
+@torch.compiler.disable  # validation and nonzero() need the data: one graph break here, none in the layers
 def pack_batch(config, input_ids=None, attention_mask=None, position_ids=None, inputs_embeds=None,
                query_only: str | torch.Tensor = "none") -> PackedBatch:
     """Validate a padded batch and pack it.

@@ -65,7 +65,11 @@ def attention_varlen(q, k, v, cu_seqlens, max_seqlen: int, softmax_scale=None, d
     if dropout_p > 0.0:
         probs = F.dropout(probs, p=dropout_p, training=True)
     ctx = torch.matmul(probs, vp).transpose(1, 2)  # (B, L, heads, d)
-    out = ctx.reshape(batch * max_seqlen, heads, head_dim)[valid.reshape(-1)]
+    # back to packed rows by a gather of static shape (a boolean mask would give torch.compile a
+    # data-dependent shape): token t of sequence b sits at slot b * L + (t - cu_seqlens[b])
+    tokens = torch.arange(total, device=q.device)
+    seq = torch.searchsorted(cu_seqlens[1:].long(), tokens, right=True)
+    out = ctx.reshape(batch * max_seqlen, heads, head_dim)[seq * max_seqlen + tokens - cu_seqlens[seq].long()]
     if return_probs:
         probs = probs * valid[:, None, :, None]
         return out, probs

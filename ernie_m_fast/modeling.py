@@ -111,6 +111,8 @@ class ErnieMAttention(nn.Module):
         if batch.num_query_only:
             extra = query_only_attention(q[keyed:], k[:keyed], v[:keyed], batch, scale, dropout_p)
             ctx = torch.cat([ctx, extra])
+        if batch.real_rows is not None:  # static layout: filler rows' attention output is unspecified
+            ctx = ctx * batch.real_rows.to(ctx.dtype)[:, None, None]
         if head_mask is not None:
             ctx = ctx * head_mask.to(ctx.dtype).view(1, heads, 1)
             if probs is not None:
@@ -204,6 +206,7 @@ class ErnieMModel(ErnieMPreTrainedModel):
         self.embeddings = ErnieMEmbeddings(config)
         self.encoder = ErnieMEncoder(config)
         self.pooler = ErnieMPooler(config) if add_pooling_layer else None
+        self.graph_runner = None  # set by ernie_m_fast.cuda_graphs.enable_cuda_graphs
         self.post_init()
 
     def get_input_embeddings(self):
@@ -227,8 +230,25 @@ class ErnieMModel(ErnieMPreTrainedModel):
     def encode(self, input_ids=None, attention_mask=None, position_ids=None, head_mask=None, inputs_embeds=None,
                output_hidden_states=False, output_attentions=False, query_only="none") -> EncoderRun:
         """Run the encoder on packed rows; the heads build their outputs from the result."""
-        batch = pack_batch(self.config, input_ids, attention_mask, position_ids, inputs_embeds, query_only)
-        backend = self.resolve_backend(batch.position_ids.device, inputs_embeds)
+        lead = input_ids if input_ids is not None else inputs_embeds
+        backend = self.resolve_backend(lead.device if lead is not None else "cpu", inputs_embeds)
+        runner = self.graph_runner
+        static = None
+        graphable = (runner is not None and lead is not None and not self.training
+                     and not self.needs_autograd(inputs_embeds) and head_mask is None
+                     and not (output_hidden_states or output_attentions)
+                     and isinstance(query_only, str) and query_only in ("none", "first"))
+        if graphable:  # None when the batch fits no captured layout: the eager path runs
+            static = runner.static_shape_for(self.config, input_ids, attention_mask, inputs_embeds,
+                                             needs_first=query_only == "first")
+        batch = pack_batch(self.config, input_ids, attention_mask, position_ids, inputs_embeds, query_only, static)
+        if static is not None:
+            return EncoderRun(batch, runner.run(self, batch, backend), None, None)
+        return self.run_layers(batch, backend, head_mask, output_hidden_states, output_attentions)
+
+    def run_layers(self, batch: PackedBatch, backend: str, head_mask=None, output_hidden_states=False,
+                   output_attentions=False) -> EncoderRun:
+        """Embeddings and every layer on an already packed batch (what a CUDA graph captures)."""
         hidden = self.embeddings(batch, backend)
         all_hidden = (hidden,) if output_hidden_states else None
         all_attn = () if output_attentions else None

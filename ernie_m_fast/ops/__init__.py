@@ -77,8 +77,10 @@ def attention_varlen(q, k, v, cu_seqlens, max_seqlen: int, softmax_scale=None, b
 
     q, k, v: (total_tokens, heads, head_dim), contiguous in (heads, head_dim); the token stride may
     be larger (views into a fused QKV projection are accepted). cu_seqlens: (batch + 1,) int32
-    offsets into total_tokens; max_seqlen: the longest sequence. softmax_scale defaults to
-    1 / sqrt(head_dim). Returns (total_tokens, heads, head_dim), contiguous.
+    offsets into total_tokens (sequences may be empty); max_seqlen: at least the longest sequence.
+    softmax_scale defaults to 1 / sqrt(head_dim). Returns (total_tokens, heads, head_dim),
+    contiguous; rows past cu_seqlens[-1] belong to no sequence and their output is unspecified
+    (static-shape layouts put filler rows there, see ernie_m_fast.cuda_graphs).
     """
     checks.check_attention_varlen(q, k, v, cu_seqlens, max_seqlen)
     scale = float(softmax_scale) if softmax_scale is not None else q.shape[-1] ** -0.5

@@ -38,7 +38,8 @@ def attention_varlen(q, k, v, cu_seqlens, max_seqlen: int, softmax_scale=None, d
                      return_probs: bool = False):
     """softmax(q k^T * scale) v within each packed sequence.
 
-    q, k, v: (total_tokens, heads, head_dim); cu_seqlens: (batch + 1,) int32 offsets.
+    q, k, v: (total_tokens, heads, head_dim); cu_seqlens: (batch + 1,) int32 offsets (zero-length
+    sequences allowed; rows past cu_seqlens[-1] get zeros).
     Returns out (total_tokens, heads, head_dim) and, with return_probs, the probabilities
     (batch, heads, max_seqlen, max_seqlen) with exact zeros outside each sequence.
     The order of operations is transformers' ErnieM: (q k^T) / sqrt(d), additive mask, softmax, @ v.
@@ -67,9 +68,12 @@ def attention_varlen(q, k, v, cu_seqlens, max_seqlen: int, softmax_scale=None, d
     ctx = torch.matmul(probs, vp).transpose(1, 2)  # (B, L, heads, d)
     # back to packed rows by a gather of static shape (a boolean mask would give torch.compile a
     # data-dependent shape): token t of sequence b sits at slot b * L + (t - cu_seqlens[b])
+    # Rows past cu_seqlens[-1] belong to no sequence (static-shape layouts leave filler there): zeros.
     tokens = torch.arange(total, device=q.device)
-    seq = torch.searchsorted(cu_seqlens[1:].long(), tokens, right=True)
-    out = ctx.reshape(batch * max_seqlen, heads, head_dim)[seq * max_seqlen + tokens - cu_seqlens[seq].long()]
+    seq = torch.searchsorted(cu_seqlens[1:].long(), tokens, right=True).clamp(max=batch - 1)
+    slot = (seq * max_seqlen + tokens - cu_seqlens[seq].long()).clamp(0, batch * max_seqlen - 1)
+    out = ctx.reshape(batch * max_seqlen, heads, head_dim)[slot]
+    out = out * (tokens < cu_seqlens[-1])[:, None, None].to(out.dtype)
     if return_probs:
         probs = probs * valid[:, None, :, None]
         return out, probs

@@ -286,6 +286,16 @@ class ErnieMModel(ErnieMPreTrainedModel):
         )
 
 
+class _ErnieMHead(ErnieMPreTrainedModel):
+    """A task head over `self.ernie_m`; `_encode` applies the config's output flags as transformers does."""
+
+    def _encode(self, input_ids, attention_mask, position_ids, head_mask, inputs_embeds, output_hidden_states,
+                output_attentions, query_only) -> EncoderRun:
+        return self.ernie_m.encode(input_ids, attention_mask, position_ids, head_mask, inputs_embeds,
+                                   _flag(output_hidden_states, self.config.output_hidden_states),
+                                   _flag(output_attentions, self.config.output_attentions), query_only=query_only)
+
+
 def _reject_cache(past_key_values, use_cache):
     if past_key_values is not None or use_cache:
         raise ValueError("ErnieM is an encoder: past_key_values / use_cache are not supported")
@@ -299,7 +309,7 @@ def _finish(output, return_dict: bool):
     return output if return_dict else output.to_tuple()
 
 
-class ErnieMForSequenceClassification(ErnieMPreTrainedModel):
+class ErnieMForSequenceClassification(_ErnieMHead):
     """Linear classifier over the pooled output; regression when num_labels == 1."""
 
     def __init__(self, config: ErnieMConfig):
@@ -315,9 +325,8 @@ class ErnieMForSequenceClassification(ErnieMPreTrainedModel):
                 return_dict=True, labels=None):
         _reject_cache(past_key_values, use_cache)
         return_dict = self.config.use_return_dict if return_dict is None else return_dict
-        run = self.ernie_m.encode(input_ids, attention_mask, position_ids, head_mask, inputs_embeds,
-                                  _flag(output_hidden_states, self.config.output_hidden_states),
-                                  _flag(output_attentions, self.config.output_attentions), query_only="first")
+        run = self._encode(input_ids, attention_mask, position_ids, head_mask, inputs_embeds, output_hidden_states,
+                           output_attentions, query_only="first")
         logits = self.classifier(self.dropout(self.ernie_m.pool(run)))
         loss = None
         if labels is not None:
@@ -344,7 +353,7 @@ class ErnieMForSequenceClassification(ErnieMPreTrainedModel):
         return BCEWithLogitsLoss()(logits, labels)
 
 
-class ErnieMForMultipleChoice(ErnieMPreTrainedModel):
+class ErnieMForMultipleChoice(_ErnieMHead):
     """Scores each (batch, choice) sequence from its pooled output; softmax over choices."""
 
     def __init__(self, config: ErnieMConfig):
@@ -367,9 +376,8 @@ class ErnieMForMultipleChoice(ErnieMPreTrainedModel):
         def flat(t, trailing=1):
             return t.reshape((-1,) + tuple(t.shape[-trailing:])) if t is not None else None
 
-        run = self.ernie_m.encode(flat(input_ids), flat(attention_mask), flat(position_ids), head_mask,
-                                  flat(inputs_embeds, 2), _flag(output_hidden_states, self.config.output_hidden_states),
-                                  _flag(output_attentions, self.config.output_attentions), query_only="first")
+        run = self._encode(flat(input_ids), flat(attention_mask), flat(position_ids), head_mask, flat(inputs_embeds, 2),
+                           output_hidden_states, output_attentions, query_only="first")
         logits = self.classifier(self.dropout(self.ernie_m.pool(run)))
         reshaped_logits = logits.view(-1, num_choices)
         loss = CrossEntropyLoss()(reshaped_logits, labels) if labels is not None else None
@@ -383,7 +391,7 @@ def _labelled_positions(labels, ignore_index=-100):
     return None if labels is None else labels != ignore_index
 
 
-class ErnieMForTokenClassification(ErnieMPreTrainedModel):
+class ErnieMForTokenClassification(_ErnieMHead):
     """Per-token classifier (NER and friends) over the sequence output."""
 
     def __init__(self, config: ErnieMConfig):
@@ -400,9 +408,8 @@ class ErnieMForTokenClassification(ErnieMPreTrainedModel):
         _reject_cache(past_key_values, None)
         return_dict = self.config.use_return_dict if return_dict is None else return_dict
         query_only = _labelled_positions(labels) if labels is not None else "none"
-        run = self.ernie_m.encode(input_ids, attention_mask, position_ids, head_mask, inputs_embeds,
-                                  _flag(output_hidden_states, self.config.output_hidden_states),
-                                  _flag(output_attentions, self.config.output_attentions), query_only=query_only)
+        run = self._encode(input_ids, attention_mask, position_ids, head_mask, inputs_embeds, output_hidden_states,
+                           output_attentions, query_only)
         logits = run.batch.scatter(self.classifier(self.dropout(run.sequence)))
         loss = None
         if labels is not None:
@@ -413,6 +420,7 @@ class ErnieMForTokenClassification(ErnieMPreTrainedModel):
 
 
 def _span_loss(start_logits, end_logits, start_positions, end_positions, loss_fct_for):
+    """transformers' span loss: targets clamped to [0, seq_len], seq_len being the ignored index."""
     # (B, 1) index targets are squeezed as in transformers; (B, L) per-token targets (the IE head's)
     # are left alone, where transformers would squeeze a length-1 batch into a shape error.
     if start_positions.dim() > 1 and start_positions.shape != start_logits.shape:
@@ -426,8 +434,34 @@ def _span_loss(start_logits, end_logits, start_positions, end_positions, loss_fc
     return (loss_fct(start_logits, start_positions) + loss_fct(end_logits, end_positions)) / 2
 
 
-class ErnieMForQuestionAnswering(ErnieMPreTrainedModel):
-    """Extractive QA: start and end logits per token (qa_outputs, num_labels = 2)."""
+class _SpanHead(_ErnieMHead):
+    """Per-token start and end logits; the loss sees every position, masked ones included, as in
+    transformers, so labelled batches compute masked positions as query-only rows."""
+
+    def _span_logits(self, sequence):  # packed (N, H) -> packed start, end logits (N,)
+        raise NotImplementedError
+
+    def _span_loss_fct(self, ignored_index):
+        raise NotImplementedError
+
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, head_mask=None, inputs_embeds=None,
+                start_positions=None, end_positions=None, output_attentions=None, output_hidden_states=None,
+                return_dict=True):
+        return_dict = self.config.use_return_dict if return_dict is None else return_dict
+        with_loss = start_positions is not None and end_positions is not None
+        run = self._encode(input_ids, attention_mask, position_ids, head_mask, inputs_embeds, output_hidden_states,
+                           output_attentions, query_only="all" if with_loss else "none")
+        start_logits, end_logits = (run.batch.scatter(x).contiguous() for x in self._span_logits(run.sequence))
+        loss = None
+        if with_loss:
+            loss = _span_loss(start_logits, end_logits, start_positions, end_positions, self._span_loss_fct)
+        out = QuestionAnsweringModelOutput(loss=loss, start_logits=start_logits, end_logits=end_logits,
+                                           hidden_states=run.scatter_hidden_states(), attentions=run.attentions)
+        return _finish(out, return_dict)
+
+
+class ErnieMForQuestionAnswering(_SpanHead):
+    """Extractive QA: start and end logits per token (qa_outputs, num_labels = 2), cross-entropy loss."""
 
     def __init__(self, config: ErnieMConfig):
         super().__init__(config)
@@ -436,31 +470,19 @@ class ErnieMForQuestionAnswering(ErnieMPreTrainedModel):
         self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
-    def forward(self, input_ids=None, attention_mask=None, position_ids=None, head_mask=None, inputs_embeds=None,
-                start_positions=None, end_positions=None, output_attentions=None, output_hidden_states=None,
-                return_dict=True):
-        return_dict = self.config.use_return_dict if return_dict is None else return_dict
-        with_loss = start_positions is not None and end_positions is not None
-        # the loss's softmax runs over every position, masked ones included, as in transformers
-        run = self.ernie_m.encode(input_ids, attention_mask, position_ids, head_mask, inputs_embeds,
-                                  _flag(output_hidden_states, self.config.output_hidden_states),
-                                  _flag(output_attentions, self.config.output_attentions),
-                                  query_only="all" if with_loss else "none")
-        logits = run.batch.scatter(self.qa_outputs(run.sequence))
-        start_logits, end_logits = logits.split(1, dim=-1)
-        start_logits = start_logits.squeeze(-1).contiguous()
-        end_logits = end_logits.squeeze(-1).contiguous()
-        loss = None
-        if with_loss:
-            loss = _span_loss(start_logits, end_logits, start_positions, end_positions,
-                              lambda ignored: CrossEntropyLoss(ignore_index=ignored))
-        out = QuestionAnsweringModelOutput(loss=loss, start_logits=start_logits, end_logits=end_logits,
-                                           hidden_states=run.scatter_hidden_states(), attentions=run.attentions)
-        return _finish(out, return_dict)
+    def _span_logits(self, sequence):
+        start, end = self.qa_outputs(sequence).split(1, dim=-1)
+        return start.squeeze(-1), end.squeeze(-1)
+
+    def _span_loss_fct(self, ignored_index):
+        return CrossEntropyLoss(ignore_index=ignored_index)
 
 
-class ErnieMForInformationExtraction(ErnieMPreTrainedModel):
-    """UIE-M: per-token start/end logits (linear_start, linear_end) trained with BCE."""
+class ErnieMForInformationExtraction(_SpanHead):
+    """UIE-M: per-token start/end logits (linear_start, linear_end) trained with BCE.
+
+    The pooler exists (its weights are in every UIE-M checkpoint) but its output is not part of this
+    head's result, so it is not computed."""
 
     def __init__(self, config: ErnieMConfig):
         super().__init__(config)
@@ -470,25 +492,11 @@ class ErnieMForInformationExtraction(ErnieMPreTrainedModel):
         self.sigmoid = nn.Sigmoid()
         self.post_init()
 
-    def forward(self, input_ids=None, attention_mask=None, position_ids=None, head_mask=None, inputs_embeds=None,
-                start_positions=None, end_positions=None, output_attentions=None, output_hidden_states=None,
-                return_dict=True):
-        return_dict = self.config.use_return_dict if return_dict is None else return_dict
-        with_loss = start_positions is not None and end_positions is not None
-        # the pooler's output is not part of this head's result, so column 0 need not be computed
-        run = self.ernie_m.encode(input_ids, attention_mask, position_ids, head_mask, inputs_embeds,
-                                  _flag(output_hidden_states, self.config.output_hidden_states),
-                                  _flag(output_attentions, self.config.output_attentions),
-                                  query_only="all" if with_loss else "none")
-        start_logits = run.batch.scatter(self.linear_start(run.sequence).squeeze(-1))
-        end_logits = run.batch.scatter(self.linear_end(run.sequence).squeeze(-1))
-        loss = None
-        if with_loss:
-            loss = _span_loss(start_logits, end_logits, start_positions, end_positions,
-                              lambda ignored: BCEWithLogitsLoss())
-        out = QuestionAnsweringModelOutput(loss=loss, start_logits=start_logits, end_logits=end_logits,
-                                           hidden_states=run.scatter_hidden_states(), attentions=run.attentions)
-        return _finish(out, return_dict)
+    def _span_logits(self, sequence):
+        return self.linear_start(sequence).squeeze(-1), self.linear_end(sequence).squeeze(-1)
+
+    def _span_loss_fct(self, ignored_index):
+        return BCEWithLogitsLoss()
 
 
 def _flag(value, default):

@@ -9,7 +9,8 @@ config table. Importing this package imports triton; the `triton` backend treats
     attention_varlen(q, k, v, cu_seqlens, max_seqlen, softmax_scale) # packed-sequence flash attention
 """
 
+from .attention import attention_varlen
 from .gelu import bias_gelu
 from .layernorm import layernorm_residual
 
-__all__ = ["layernorm_residual", "bias_gelu"]
+__all__ = ["layernorm_residual", "bias_gelu", "attention_varlen"]

@@ -43,7 +43,8 @@ def _bias_gelu_kernel(
     s += tl.load(bias_ptr + col, mask=col_mask, other=0.0).to(tl.float32)[None, :]
     if APPROX_TANH:
         u = 0.7978845608028654 * (s + 0.044715 * s * s * s)  # sqrt(2 / pi) * (s + 0.044715 s^3)
-        y = s / (1.0 + tl.exp(-2.0 * u))
+        # exp clamped at 80: beyond it y is already s * 1e-35 (~0), and exp(89) would overflow fp32
+        y = s / (1.0 + tl.exp(tl.minimum(-2.0 * u, 80.0)))
     else:
         y = 0.5 * s * (1.0 + tl.math.erf(s * 0.7071067811865476))  # 1 / sqrt(2)
     tl.store(out_ptr + row[:, None] * out_row_stride + col[None, :], fix_bf16_rounding(y, ROUND_BF16).to(out_ptr.dtype.element_ty), mask=mask)

@@ -7,6 +7,9 @@ eager PyTorch. Statistics are fp32 whatever the input dtype.
 Each program normalises a tile of BLOCK_ROWS rows. A row of up to MAX_FUSED_BLOCK elements is held in
 registers whole (SINGLE_PASS); a longer row is walked in BLOCK_N chunks twice: once merging per-chunk
 mean and M2 (Chan et al.'s parallel variance update, no catastrophic cancellation), once normalising.
+
+The same kernel serves embed_layernorm (embedding.py): with GATHER, x and residual rows are looked up
+by index (word and position embedding tables) instead of being the output's own row.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ def _layernorm_residual_kernel(
     residual_ptr,  # (rows, hidden), row stride r_row_stride
     weight_ptr,  # (hidden,)
     bias_ptr,  # (hidden,)
+    x_index_ptr,  # (rows,) int64: the x row each output row reads; only when GATHER (embed_layernorm)
+    r_index_ptr,  # (rows,) int64: the residual row each output row reads; only when GATHER
     rows,
     hidden,
     x_row_stride,
@@ -42,11 +47,18 @@ def _layernorm_residual_kernel(
     BLOCK_N: tl.constexpr,
     ROUND_BF16: tl.constexpr,  # interpreter only: see _common.interpreter_rounds_bf16
     SINGLE_PASS: tl.constexpr,
+    GATHER: tl.constexpr,  # x and residual rows are looked up (embedding tables), not the output row
 ):
     row = tl.program_id(0).to(tl.int64) * BLOCK_ROWS + tl.arange(0, BLOCK_ROWS).to(tl.int64)
     row_mask = row < rows
-    x_row = x_ptr + row[:, None] * x_row_stride
-    r_row = residual_ptr + row[:, None] * r_row_stride
+    if GATHER:
+        x_src = tl.load(x_index_ptr + row, mask=row_mask, other=0).to(tl.int64)
+        r_src = tl.load(r_index_ptr + row, mask=row_mask, other=0).to(tl.int64)
+    else:
+        x_src = row
+        r_src = row
+    x_row = x_ptr + x_src[:, None] * x_row_stride
+    r_row = residual_ptr + r_src[:, None] * r_row_stride
     out_row = out_ptr + row[:, None] * out_row_stride
     cols = tl.arange(0, BLOCK_N)
 
@@ -141,7 +153,7 @@ def layernorm_residual(x: torch.Tensor, residual: torch.Tensor, weight: torch.Te
         raise ValueError(f"config.block_n={cfg.block_n} is shorter than hidden={hidden} on the single-pass path")
     grid = (triton.cdiv(rows, cfg.block_rows),)
     _layernorm_residual_kernel[grid](
-        out, x2, r2, w, b, rows, hidden, x2.stride(0), r2.stride(0), out.stride(0), float(eps),
-        BLOCK_ROWS=cfg.block_rows, BLOCK_N=cfg.block_n, ROUND_BF16=interpreter_rounds_bf16(x.dtype), SINGLE_PASS=cfg.single_pass, num_warps=cfg.num_warps,
+        out, x2, r2, w, b, x2, r2, rows, hidden, x2.stride(0), r2.stride(0), out.stride(0), float(eps),
+        BLOCK_ROWS=cfg.block_rows, BLOCK_N=cfg.block_n, ROUND_BF16=interpreter_rounds_bf16(x.dtype), SINGLE_PASS=cfg.single_pass, GATHER=False, num_warps=cfg.num_warps,
     )
     return out.view(x.shape)

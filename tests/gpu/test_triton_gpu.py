@@ -99,6 +99,22 @@ def test_attention_varlen_fused_qkv_views_gpu(dtype):
     assert_close_to_reference(out.cpu(), ref, torch_ops.attention_varlen(q, k, v, cu, max_len).cpu(), dtype)
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS.get)
+def test_embed_layernorm_gpu(dtype):
+    from ernie_m_fast import triton_kernels
+
+    g = torch.Generator().manual_seed(0)
+    tokens, vocab, positions, hidden = 3000, 250002, 514, 768  # ErnieM base tables
+    words = torch.randn(vocab, hidden, generator=g).to(dtype)
+    pos_table = (0.5 * torch.randn(positions, hidden, generator=g)).to(dtype)
+    ids, pos = torch.randint(0, vocab, (tokens,), generator=g), torch.randint(0, positions, (tokens,), generator=g)
+    _, _, w, b = make_rowwise((1, hidden), dtype)
+    args = _on_device([ids, pos, words, pos_table, w, b])
+    out = triton_kernels.embed_layernorm(*args, 1e-5)
+    ref = ref_layernorm_residual(words[ids], pos_table[pos], w, b)
+    assert_close_to_reference(out.cpu(), ref, torch_ops.embed_layernorm(*args, 1e-5).cpu(), dtype, "embed_layernorm")
+
+
 def test_triton_custom_ops_trace_under_torch_compile_gpu():
     """The kernels behind their torch.library custom ops compile as single graph nodes (fullgraph).
 

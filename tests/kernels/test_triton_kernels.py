@@ -251,3 +251,48 @@ def test_interpreter_gaps_still_exist_and_workarounds_hold():
         _cast_probe[(1,)](x, out, x.numel(), fix, BLOCK=8)
         same = torch.equal(out, x.to(torch.bfloat16))
         assert same if fix else not same, f"fp32 -> bf16 cast (fix={fix}) gives {out.tolist()}"
+
+
+# ---------------------------------------------------------------- embed_layernorm (triton only for now)
+
+
+def _make_embedding(tokens, vocab, positions, hidden, dtype, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    words = torch.randn(vocab, hidden, generator=g).to(dtype)
+    pos_table = (0.5 * torch.randn(positions, hidden, generator=g)).to(dtype)
+    ids = torch.randint(0, vocab, (tokens,), generator=g)
+    pos = torch.randint(0, positions, (tokens,), generator=g)
+    _, _, w, b = make_rowwise((1, hidden), dtype, seed)
+    return ids, pos, words, pos_table, w, b
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS.get)
+@pytest.mark.parametrize("tokens,hidden", [(1, 8), (37, 200), (45, 1031)], ids=str)
+def test_embed_layernorm(dtype, tokens, hidden):
+    ids, pos, words, pos_table, w, b = _make_embedding(tokens, 50, 20, hidden, dtype)
+    out = tk.embed_layernorm(ids, pos, words, pos_table, w, b, 1e-5)
+    ref = ref_layernorm_residual(words[ids], pos_table[pos], w, b)
+    baseline = torch_ops.embed_layernorm(ids, pos, words, pos_table, w, b, 1e-5)
+    assert_close_to_reference(out, ref, baseline, dtype, "embed_layernorm[triton]")
+
+
+def test_embed_layernorm_chunked_int32_ids_2d_shape():
+    ids, pos, words, pos_table, w, b = _make_embedding(12, 30, 10, 300, torch.float16)
+    ids, pos = ids.view(3, 4).int(), pos.view(3, 4).int()
+    cfg = layernorm.LayerNormConfig(block_rows=2, block_n=64, single_pass=False, num_warps=4)
+    out = tk.embed_layernorm(ids, pos, words, pos_table, w, b, config=cfg)
+    assert out.shape == (3, 4, 300)
+    ref = ref_layernorm_residual(words[ids.long()], pos_table[pos.long()], w, b)
+    assert_close_to_reference(out, ref, torch_ops.embed_layernorm(ids, pos, words, pos_table, w, b), torch.float16)
+
+
+def test_embed_layernorm_rejects_bad_inputs():
+    ids, pos, words, pos_table, w, b = _make_embedding(5, 30, 10, 16, torch.float32)
+    with pytest.raises(ValueError, match="position_ids must lie in"):
+        tk.embed_layernorm(ids, pos + 10, words, pos_table, w, b)
+    with pytest.raises(ValueError, match="int64 or int32"):
+        tk.embed_layernorm(ids.float(), pos, words, pos_table, w, b)
+    with pytest.raises(ValueError, match="dtype"):
+        tk.embed_layernorm(ids, pos, words, pos_table.half(), w, b)
+    with pytest.raises(ValueError, match="shape"):
+        tk.embed_layernorm(ids, pos[:3], words, pos_table, w, b)

@@ -54,6 +54,7 @@ def _attention_varlen_kernel(
     BLOCK_N: tl.constexpr,
     BLOCK_D: tl.constexpr,  # next power of two >= head_dim (>= 16); the padding lanes load zeros
     DOT_IN_FP32: tl.constexpr,  # interpreter + bf16 only: see the module docstring
+    DOT_PRECISION: tl.constexpr,  # "ieee" when the dot operands are fp32 (never TF32), else "tf32" (unused)
     ROUND_BF16: tl.constexpr,  # interpreter + bf16 only: see _common.interpreter_rounds_bf16
 ):
     pid_m = tl.program_id(0).to(tl.int64)
@@ -93,7 +94,7 @@ def _attention_varlen_kernel(
         if DOT_IN_FP32:
             k_t = k_t.to(tl.float32)
             v = v.to(tl.float32)
-        s = tl.dot(q, k_t, input_precision="ieee") * qk_scale  # (BLOCK_M, BLOCK_N), log2 units
+        s = tl.dot(q, k_t, input_precision=DOT_PRECISION) * qk_scale  # (BLOCK_M, BLOCK_N), log2 units
         s = tl.where(n_mask[None, :], s, float("-inf"))
         # Every block holds at least one real key, so m_new is finite and no exp2(-inf - -inf) occurs.
         m_new = tl.maximum(m_i, tl.max(s, axis=1))
@@ -104,7 +105,7 @@ def _attention_varlen_kernel(
             p_op = fix_bf16_rounding(p, True)  # the bf16 values a GPU would feed its tensor cores
         else:
             p_op = p.to(v.dtype)
-        acc = acc * alpha[:, None] + tl.dot(p_op, v, input_precision="ieee")
+        acc = tl.dot(p_op, v, acc * alpha[:, None], input_precision=DOT_PRECISION)
         m_i = m_new
 
     acc = acc / l_i[:, None]
@@ -198,7 +199,8 @@ def attention_varlen(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_seqle
         q.stride(0), q.stride(1), k.stride(0), k.stride(1), v.stride(0), v.stride(1), out.stride(0), out.stride(1),
         scale * LOG2_E,
         BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, BLOCK_D=max(16, next_pow2(head_dim)),
-        DOT_IN_FP32=cfg.dot_in_fp32, ROUND_BF16=interpreter_rounds_bf16(q.dtype),
+        DOT_IN_FP32=cfg.dot_in_fp32, DOT_PRECISION="ieee" if q.dtype == torch.float32 or cfg.dot_in_fp32 else "tf32",
+        ROUND_BF16=interpreter_rounds_bf16(q.dtype),
         num_warps=cfg.num_warps, num_stages=cfg.num_stages,
     )
     return out

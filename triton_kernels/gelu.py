@@ -16,7 +16,7 @@ import triton.language as tl
 
 from ernie_m_fast.ops import checks
 
-from ._common import check_device, interpreter_rounds_bf16, interpreting, next_pow2, fix_bf16_rounding, rows_2d
+from ._common import check_device, fix_bf16_rounding, interpreter_rounds_bf16, interpreting, next_pow2, rows_2d
 
 APPROXIMATIONS = {"none": 0, "tanh": 1}
 
@@ -47,7 +47,8 @@ def _bias_gelu_kernel(
         y = s / (1.0 + tl.exp(tl.minimum(-2.0 * u, 80.0)))
     else:
         y = 0.5 * s * (1.0 + tl.math.erf(s * 0.7071067811865476))  # 1 / sqrt(2)
-    tl.store(out_ptr + row[:, None] * out_row_stride + col[None, :], fix_bf16_rounding(y, ROUND_BF16).to(out_ptr.dtype.element_ty), mask=mask)
+    y = fix_bf16_rounding(y, ROUND_BF16)
+    tl.store(out_ptr + row[:, None] * out_row_stride + col[None, :], y.to(out_ptr.dtype.element_ty), mask=mask)
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,8 @@ def bias_gelu(x: torch.Tensor, bias: torch.Tensor, approximate: str = "none", *,
     grid = (triton.cdiv(rows, cfg.block_rows), triton.cdiv(hidden, cfg.block_n))
     _bias_gelu_kernel[grid](
         out, x2, b, rows, hidden, x2.stride(0), out.stride(0),
-        APPROX_TANH=APPROXIMATIONS[approximate] == 1, BLOCK_ROWS=cfg.block_rows, BLOCK_N=cfg.block_n, ROUND_BF16=interpreter_rounds_bf16(x.dtype),
+        APPROX_TANH=APPROXIMATIONS[approximate] == 1, BLOCK_ROWS=cfg.block_rows, BLOCK_N=cfg.block_n,
+        ROUND_BF16=interpreter_rounds_bf16(x.dtype),
         num_warps=cfg.num_warps,
     )
     return out.view(x.shape)

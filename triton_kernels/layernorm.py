@@ -22,7 +22,7 @@ import triton.language as tl
 
 from ernie_m_fast.ops import checks
 
-from ._common import check_device, interpreter_rounds_bf16, interpreting, next_pow2, fix_bf16_rounding, rows_2d
+from ._common import check_device, fix_bf16_rounding, interpreter_rounds_bf16, interpreting, next_pow2, rows_2d
 
 # Longest row (as a power of two) kept in registers in one piece; longer rows take the chunked path.
 MAX_FUSED_BLOCK = 8192
@@ -72,7 +72,8 @@ def _layernorm_residual_kernel(
         w = tl.load(weight_ptr + cols, mask=cols < hidden, other=0.0).to(tl.float32)
         b = tl.load(bias_ptr + cols, mask=cols < hidden, other=0.0).to(tl.float32)
         y = centred * rstd[:, None] * w[None, :] + b[None, :]
-        tl.store(out_row + cols[None, :], fix_bf16_rounding(y, ROUND_BF16).to(out_ptr.dtype.element_ty), mask=mask)
+        y = fix_bf16_rounding(y, ROUND_BF16)
+        tl.store(out_row + cols[None, :], y.to(out_ptr.dtype.element_ty), mask=mask)
     else:
         # Pass 1: running (count, mean, M2) per row, merged chunk by chunk.
         count = tl.zeros([BLOCK_ROWS], dtype=tl.float32)
@@ -103,7 +104,8 @@ def _layernorm_residual_kernel(
             w = tl.load(weight_ptr + c, mask=col_mask, other=0.0).to(tl.float32)
             b = tl.load(bias_ptr + c, mask=col_mask, other=0.0).to(tl.float32)
             y = (s - mean[:, None]) * rstd[:, None] * w[None, :] + b[None, :]
-            tl.store(out_row + c[None, :], fix_bf16_rounding(y, ROUND_BF16).to(out_ptr.dtype.element_ty), mask=mask)
+            y = fix_bf16_rounding(y, ROUND_BF16)
+            tl.store(out_row + c[None, :], y.to(out_ptr.dtype.element_ty), mask=mask)
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,7 @@ def layernorm_residual(x: torch.Tensor, residual: torch.Tensor, weight: torch.Te
     grid = (triton.cdiv(rows, cfg.block_rows),)
     _layernorm_residual_kernel[grid](
         out, x2, r2, w, b, x2, r2, rows, hidden, x2.stride(0), r2.stride(0), out.stride(0), float(eps),
-        BLOCK_ROWS=cfg.block_rows, BLOCK_N=cfg.block_n, ROUND_BF16=interpreter_rounds_bf16(x.dtype), SINGLE_PASS=cfg.single_pass, GATHER=False, num_warps=cfg.num_warps,
+        BLOCK_ROWS=cfg.block_rows, BLOCK_N=cfg.block_n, ROUND_BF16=interpreter_rounds_bf16(x.dtype),
+        SINGLE_PASS=cfg.single_pass, GATHER=False, num_warps=cfg.num_warps,
     )
     return out.view(x.shape)

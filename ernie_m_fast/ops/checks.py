@@ -75,7 +75,8 @@ def check_embed_layernorm(input_ids, position_ids, word_embeddings, position_emb
         if not isinstance(ids, torch.Tensor) or ids.dtype not in (torch.int64, torch.int32):
             raise ValueError(f"{name} must be an int64 or int32 tensor")
     if input_ids.shape != position_ids.shape:
-        raise ValueError(f"input_ids has shape {tuple(input_ids.shape)} but position_ids has {tuple(position_ids.shape)}")
+        raise ValueError(f"input_ids has shape {tuple(input_ids.shape)} "
+                         f"but position_ids has shape {tuple(position_ids.shape)}")
     for name, table in (("word_embeddings", word_embeddings), ("position_embeddings", position_embeddings)):
         check_float_tensor(name, table)
         if table.dim() != 2:

@@ -67,29 +67,31 @@ def _attention_varlen_kernel(
     if m_start >= seq_len:  # the grid covers max_seqlen; shorter sequences leave programs idle
         return
 
-    offs_m = m_start + tl.arange(0, BLOCK_M)
+    # 64-bit scalar bases for this (sequence, head, query block); the per-element offsets inside a
+    # tile stay 32-bit (a tile spans at most BLOCK x token stride elements), which keeps the pointer
+    # tensors cheap in registers.
+    offs_m = tl.arange(0, BLOCK_M)
     offs_n = tl.arange(0, BLOCK_N)
     offs_d = tl.arange(0, BLOCK_D)
     d_mask = offs_d < head_dim
-    m_mask = offs_m < seq_len
+    m_mask = offs_m < seq_len - m_start
 
-    q_tile = q_ptr + (seq_start + offs_m)[:, None] * q_stride_t + head * q_stride_h + offs_d[None, :]
-    q = tl.load(q_tile, mask=m_mask[:, None] & d_mask[None, :], other=0.0)  # (BLOCK_M, BLOCK_D)
+    q_tile = q_ptr + (seq_start + m_start) * q_stride_t + head * q_stride_h
+    q = tl.load(q_tile + offs_m[:, None] * q_stride_t + offs_d[None, :],
+                mask=m_mask[:, None] & d_mask[None, :], other=0.0)  # (BLOCK_M, BLOCK_D)
     if DOT_IN_FP32:
         q = q.to(tl.float32)
-    k_base = k_ptr + head * k_stride_h
-    v_base = v_ptr + head * v_stride_h
+    k_tile = k_ptr + seq_start * k_stride_t + head * k_stride_h
+    v_tile = v_ptr + seq_start * v_stride_t + head * v_stride_h
 
     m_i = tl.full([BLOCK_M], float("-inf"), dtype=tl.float32)
     l_i = tl.zeros([BLOCK_M], dtype=tl.float32)
     acc = tl.zeros([BLOCK_M, BLOCK_D], dtype=tl.float32)
     for n_start in range(0, seq_len, BLOCK_N):
-        keys = n_start + offs_n
-        n_mask = keys < seq_len
-        token = seq_start + keys
-        k_t = tl.load(k_base + token[None, :] * k_stride_t + offs_d[:, None],
+        n_mask = offs_n < seq_len - n_start
+        k_t = tl.load(k_tile + offs_n[None, :] * k_stride_t + offs_d[:, None],
                       mask=n_mask[None, :] & d_mask[:, None], other=0.0)  # (BLOCK_D, BLOCK_N)
-        v = tl.load(v_base + token[:, None] * v_stride_t + offs_d[None, :],
+        v = tl.load(v_tile + offs_n[:, None] * v_stride_t + offs_d[None, :],
                     mask=n_mask[:, None] & d_mask[None, :], other=0.0)  # (BLOCK_N, BLOCK_D)
         if DOT_IN_FP32:
             k_t = k_t.to(tl.float32)
@@ -107,11 +109,13 @@ def _attention_varlen_kernel(
             p_op = p.to(v.dtype)
         acc = tl.dot(p_op, v, acc * alpha[:, None], input_precision=DOT_PRECISION)
         m_i = m_new
+        k_tile += BLOCK_N * k_stride_t
+        v_tile += BLOCK_N * v_stride_t
 
     acc = acc / l_i[:, None]
-    o_tile = out_ptr + (seq_start + offs_m)[:, None] * out_stride_t + head * out_stride_h + offs_d[None, :]
-    tl.store(o_tile, fix_bf16_rounding(acc, ROUND_BF16).to(out_ptr.dtype.element_ty),
-             mask=m_mask[:, None] & d_mask[None, :])
+    o_tile = out_ptr + (seq_start + m_start) * out_stride_t + head * out_stride_h
+    tl.store(o_tile + offs_m[:, None] * out_stride_t + offs_d[None, :],
+             fix_bf16_rounding(acc, ROUND_BF16).to(out_ptr.dtype.element_ty), mask=m_mask[:, None] & d_mask[None, :])
 
 
 @dataclass(frozen=True)
@@ -123,15 +127,17 @@ class AttentionConfig:
     dot_in_fp32: bool  # True only under the interpreter with bf16 inputs
 
 
-# GPU tiles by (input is fp32, head_dim bucket): (BLOCK_M, BLOCK_N, num_warps, num_stages). fp32 tiles
-# are halved: twice the bytes per element in shared memory and registers.
+# GPU tiles by (input is fp32, head_dim bucket): (BLOCK_M, BLOCK_N, num_warps, num_stages). Picked
+# without a GPU from what ptxas reports for sm_80 and sm_90 (compile_check.py): the largest tiles that
+# compile without register spills and fit sm_80's shared memory. fp32 tiles are smaller: twice the
+# bytes per element, and IEEE fp32 dots run on FMA units, not tensor cores.
 _GPU_TILES = {
-    (False, 64): (128, 64, 4, 3),
+    (False, 64): (128, 64, 8, 3),
     (False, 128): (128, 64, 8, 3),
     (False, 256): (64, 32, 8, 2),
-    (True, 64): (64, 32, 4, 2),
-    (True, 128): (64, 32, 8, 2),
-    (True, 256): (32, 32, 8, 1),
+    (True, 64): (32, 32, 4, 2),
+    (True, 128): (64, 16, 4, 2),
+    (True, 256): (32, 16, 4, 1),
 }
 
 
@@ -150,7 +156,7 @@ def choose_config(max_seqlen: int, head_dim: int, dtype: torch.dtype, interpret:
     bucket = 64 if head_dim <= 64 else 128 if head_dim <= 128 else 256
     block_m, block_n, num_warps, num_stages = _GPU_TILES[(dtype == torch.float32, bucket)]
     block_m, block_n = min(block_m, fits), min(block_n, fits)
-    if block_m <= 64 and bucket <= 64:
+    if block_m < 64:  # a sequence shorter than the tile: fewer rows, fewer warps
         num_warps = 4
     return AttentionConfig(block_m, block_n, num_warps, num_stages, dot_in_fp32)
 

@@ -57,8 +57,10 @@ def _attention_varlen_kernel(
     DOT_PRECISION: tl.constexpr,  # "ieee" when the dot operands are fp32 (never TF32), else "tf32" (unused)
     ROUND_BF16: tl.constexpr,  # interpreter + bf16 only: see _common.interpreter_rounds_bf16
 ):
-    pid_m = tl.program_id(0).to(tl.int64)
-    pid_bh = tl.program_id(1).to(tl.int64)
+    # (sequence, head) on grid axis 0, which may exceed 65535 (many short sequences x heads); the
+    # query block on axis 1. Neighbouring programs read neighbouring heads of the same tokens.
+    pid_bh = tl.program_id(0).to(tl.int64)
+    pid_m = tl.program_id(1).to(tl.int64)
     batch_index = pid_bh // heads
     head = pid_bh % heads
     seq_start = tl.load(cu_seqlens_ptr + batch_index).to(tl.int64)
@@ -114,8 +116,9 @@ def _attention_varlen_kernel(
 
     acc = acc / l_i[:, None]
     o_tile = out_ptr + (seq_start + m_start) * out_stride_t + head * out_stride_h
-    tl.store(o_tile + offs_m[:, None] * out_stride_t + offs_d[None, :],
-             fix_bf16_rounding(acc, ROUND_BF16).to(out_ptr.dtype.element_ty), mask=m_mask[:, None] & d_mask[None, :])
+    acc = fix_bf16_rounding(acc, ROUND_BF16)
+    tl.store(o_tile + offs_m[:, None] * out_stride_t + offs_d[None, :], acc.to(out_ptr.dtype.element_ty),
+             mask=m_mask[:, None] & d_mask[None, :])
 
 
 @dataclass(frozen=True)
@@ -199,7 +202,9 @@ def attention_varlen(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_seqle
     if cfg.dot_in_fp32 and not interpreting():
         raise ValueError("dot_in_fp32 is an interpreter-only workaround; a GPU runs bf16 dots natively")
     cu = cu_seqlens.contiguous()
-    grid = (triton.cdiv(max_seqlen, cfg.block_m), batch * heads)
+    grid = (batch * heads, triton.cdiv(max_seqlen, cfg.block_m))
+    if grid[1] > 65535:  # CUDA's limit on grid axis 1
+        raise ValueError(f"max_seqlen {max_seqlen} needs {grid[1]} query blocks; the limit is 65535")
     _attention_varlen_kernel[grid](
         out, q, k, v, cu, heads, head_dim,
         q.stride(0), q.stride(1), k.stride(0), k.stride(1), v.stride(0), v.stride(1), out.stride(0), out.stride(1),

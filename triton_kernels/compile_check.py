@@ -40,13 +40,14 @@ class _Recorder:
 
     def __getitem__(self, grid):
         def launch(*args, **kwargs):
-            self.launches.append((self.kernel, args, kwargs))
+            self.launches.append((self.kernel, args, kwargs, grid))
 
         return launch
 
 
 @contextlib.contextmanager
-def _recording(launches: list):
+def recording(launches: list):
+    """Within the block, launchers append (kernel, args, kwargs, grid) to `launches` instead of running."""
     from . import attention, embedding, gelu, layernorm
 
     patched = [(attention, "_attention_varlen_kernel"), (gelu, "_bias_gelu_kernel"),
@@ -65,11 +66,11 @@ def _recording(launches: list):
 
 
 def _launches() -> list:
-    """Every (kernel, args, kwargs) the launchers produce on the encoder's shapes and the odd ones."""
+    """Every (kernel, args, kwargs, grid) the launchers produce on the encoder's shapes and the odd ones."""
     from . import attention_varlen, bias_gelu, embed_layernorm, layernorm_residual
 
     launches: list = []
-    with _recording(launches):
+    with recording(launches):
         for dtype in DTYPES:
             for hidden in (8, 768, 1031, 20000):  # one row per program, many rows, chunked
                 x = torch.zeros(4, hidden, dtype=dtype)
@@ -147,7 +148,7 @@ def compile_all(archs=(80, 90), only: str = "") -> list[dict]:
     if interpreting():
         raise RuntimeError("compile_check must run without TRITON_INTERPRET (use run_in_subprocess)")
     results, seen = [], set()
-    for kernel, args, kwargs in _launches():
+    for kernel, args, kwargs, _grid in _launches():
         if only not in kernel.__name__:
             continue
         options = {k: kwargs.pop(k) for k in ("num_warps", "num_stages") if k in kwargs}

@@ -194,6 +194,19 @@ def test_attention_max_seqlen_longer_than_needed():
     _check_attention(q, k, v, cu, 300, torch.float16)  # idle programs exit at once
 
 
+def test_attention_grid_puts_sequences_times_heads_on_the_unbounded_axis():
+    """CUDA caps grid axes 1 and 2 at 65535; 70000 one-token sequences x 12 heads must still launch."""
+    from ernie_m_fast.triton_kernels import compile_check
+
+    q = torch.zeros(70000, 12, 16)
+    cu = torch.arange(70001, dtype=torch.int32)
+    launches = []
+    with compile_check.recording(launches):
+        tk.attention_varlen(q, q, q, cu, 1)
+    (_, _, _, grid), = launches
+    assert grid == (70000 * 12, 1)
+
+
 def test_attention_rejects_bad_cu_seqlens_and_head_dim():
     q, k, v, cu, max_len = make_attention(((9, 4), 1, 16), torch.float32)
     with pytest.raises(ValueError, match="max_seqlen"):

@@ -6,6 +6,7 @@ only adds the Triton-specific rule on devices.
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import torch
@@ -27,6 +28,11 @@ def check_device(**tensors: torch.Tensor) -> None:
             continue
         where = "cuda tensors (or cpu tensors under TRITON_INTERPRET=1)"
         raise ValueError(f"{name} is on {t.device}; triton kernels take {where}")
+
+
+def launch_device(t: torch.Tensor):
+    """Context that makes t's GPU current: Triton launches on the current device, not the tensor's."""
+    return torch.cuda.device(t.device) if t.is_cuda else contextlib.nullcontext()
 
 
 def next_pow2(n: int) -> int:

@@ -26,7 +26,8 @@ import triton.language as tl
 
 from ernie_m_fast.ops import checks
 
-from ._common import check_device, fix_bf16_rounding, interpreter_rounds_bf16, interpreting, next_pow2
+from ._common import (check_device, fix_bf16_rounding, interpreter_rounds_bf16, interpreting, launch_device,
+                      next_pow2)
 
 MAX_HEAD_DIM = 256
 LOG2_E = 1.4426950408889634
@@ -202,16 +203,17 @@ def attention_varlen(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_seqle
     if cfg.dot_in_fp32 and not interpreting():
         raise ValueError("dot_in_fp32 is an interpreter-only workaround; a GPU runs bf16 dots natively")
     cu = cu_seqlens.contiguous()
+    dot_precision = "ieee" if q.dtype == torch.float32 or cfg.dot_in_fp32 else "tf32"
     grid = (batch * heads, triton.cdiv(max_seqlen, cfg.block_m))
     if grid[1] > 65535:  # CUDA's limit on grid axis 1
         raise ValueError(f"max_seqlen {max_seqlen} needs {grid[1]} query blocks; the limit is 65535")
-    _attention_varlen_kernel[grid](
-        out, q, k, v, cu, heads, head_dim,
-        q.stride(0), q.stride(1), k.stride(0), k.stride(1), v.stride(0), v.stride(1), out.stride(0), out.stride(1),
-        scale * LOG2_E,
-        BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, BLOCK_D=max(16, next_pow2(head_dim)),
-        DOT_IN_FP32=cfg.dot_in_fp32, DOT_PRECISION="ieee" if q.dtype == torch.float32 or cfg.dot_in_fp32 else "tf32",
-        ROUND_BF16=interpreter_rounds_bf16(q.dtype),
-        num_warps=cfg.num_warps, num_stages=cfg.num_stages,
-    )
+    with launch_device(q):
+        _attention_varlen_kernel[grid](
+            out, q, k, v, cu, heads, head_dim,
+            q.stride(0), q.stride(1), k.stride(0), k.stride(1), v.stride(0), v.stride(1), out.stride(0), out.stride(1),
+            scale * LOG2_E,
+            BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, BLOCK_D=max(16, next_pow2(head_dim)),
+            DOT_IN_FP32=cfg.dot_in_fp32, DOT_PRECISION=dot_precision, ROUND_BF16=interpreter_rounds_bf16(q.dtype),
+            num_warps=cfg.num_warps, num_stages=cfg.num_stages,
+        )
     return out

@@ -13,7 +13,7 @@ import triton
 
 from ernie_m_fast.ops import checks
 
-from ._common import check_device, interpreter_rounds_bf16
+from ._common import check_device, interpreter_rounds_bf16, launch_device
 from .layernorm import LayerNormConfig, _layernorm_residual_kernel, choose_config
 
 
@@ -50,9 +50,11 @@ def embed_layernorm(input_ids: torch.Tensor, position_ids: torch.Tensor, word_em
     if rows:
         cfg = config or choose_config(rows, hidden)
         grid = (triton.cdiv(rows, cfg.block_rows),)
-        _layernorm_residual_kernel[grid](
-            out, words, positions, w, b, ids, pos, rows, hidden, words.stride(0), positions.stride(0), out.stride(0),
-            float(eps), BLOCK_ROWS=cfg.block_rows, BLOCK_N=cfg.block_n, ROUND_BF16=interpreter_rounds_bf16(out.dtype),
-            SINGLE_PASS=cfg.single_pass, GATHER=True, num_warps=cfg.num_warps,
-        )
+        with launch_device(words):
+            _layernorm_residual_kernel[grid](
+                out, words, positions, w, b, ids, pos, rows, hidden, words.stride(0), positions.stride(0),
+                out.stride(0), float(eps), BLOCK_ROWS=cfg.block_rows, BLOCK_N=cfg.block_n,
+                ROUND_BF16=interpreter_rounds_bf16(out.dtype), SINGLE_PASS=cfg.single_pass, GATHER=True,
+                num_warps=cfg.num_warps,
+            )
     return out.view(*input_ids.shape, hidden)

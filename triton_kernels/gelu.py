@@ -16,7 +16,8 @@ import triton.language as tl
 
 from ernie_m_fast.ops import checks
 
-from ._common import check_device, fix_bf16_rounding, interpreter_rounds_bf16, interpreting, next_pow2, rows_2d
+from ._common import (check_device, fix_bf16_rounding, interpreter_rounds_bf16, interpreting, launch_device,
+                      next_pow2, rows_2d)
 
 APPROXIMATIONS = {"none": 0, "tanh": 1}
 
@@ -82,10 +83,11 @@ def bias_gelu(x: torch.Tensor, bias: torch.Tensor, approximate: str = "none", *,
         return out.view(x.shape)
     cfg = config or choose_config(rows, hidden)
     grid = (triton.cdiv(rows, cfg.block_rows), triton.cdiv(hidden, cfg.block_n))
-    _bias_gelu_kernel[grid](
-        out, x2, b, rows, hidden, x2.stride(0), out.stride(0),
-        APPROX_TANH=APPROXIMATIONS[approximate] == 1, BLOCK_ROWS=cfg.block_rows, BLOCK_N=cfg.block_n,
-        ROUND_BF16=interpreter_rounds_bf16(x.dtype),
-        num_warps=cfg.num_warps,
-    )
+    with launch_device(x):
+        _bias_gelu_kernel[grid](
+            out, x2, b, rows, hidden, x2.stride(0), out.stride(0),
+            APPROX_TANH=APPROXIMATIONS[approximate] == 1, BLOCK_ROWS=cfg.block_rows, BLOCK_N=cfg.block_n,
+            ROUND_BF16=interpreter_rounds_bf16(x.dtype),
+            num_warps=cfg.num_warps,
+        )
     return out.view(x.shape)

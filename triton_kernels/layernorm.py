@@ -22,7 +22,8 @@ import triton.language as tl
 
 from ernie_m_fast.ops import checks
 
-from ._common import check_device, fix_bf16_rounding, interpreter_rounds_bf16, interpreting, next_pow2, rows_2d
+from ._common import (check_device, fix_bf16_rounding, interpreter_rounds_bf16, interpreting, launch_device,
+                      next_pow2, rows_2d)
 
 # Longest row (as a power of two) kept in registers in one piece; longer rows take the chunked path.
 MAX_FUSED_BLOCK = 8192
@@ -154,9 +155,10 @@ def layernorm_residual(x: torch.Tensor, residual: torch.Tensor, weight: torch.Te
     if cfg.single_pass and cfg.block_n < hidden:
         raise ValueError(f"config.block_n={cfg.block_n} is shorter than hidden={hidden} on the single-pass path")
     grid = (triton.cdiv(rows, cfg.block_rows),)
-    _layernorm_residual_kernel[grid](
-        out, x2, r2, w, b, x2, r2, rows, hidden, x2.stride(0), r2.stride(0), out.stride(0), float(eps),
-        BLOCK_ROWS=cfg.block_rows, BLOCK_N=cfg.block_n, ROUND_BF16=interpreter_rounds_bf16(x.dtype),
-        SINGLE_PASS=cfg.single_pass, GATHER=False, num_warps=cfg.num_warps,
-    )
+    with launch_device(x):
+        _layernorm_residual_kernel[grid](
+            out, x2, r2, w, b, x2, r2, rows, hidden, x2.stride(0), r2.stride(0), out.stride(0), float(eps),
+            BLOCK_ROWS=cfg.block_rows, BLOCK_N=cfg.block_n, ROUND_BF16=interpreter_rounds_bf16(x.dtype),
+            SINGLE_PASS=cfg.single_pass, GATHER=False, num_warps=cfg.num_warps,
+        )
     return out.view(x.shape)

@@ -149,7 +149,7 @@ def _check_attention(q, k, v, cu, max_len, dtype, config=None, scale=None):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS.get)
-@pytest.mark.parametrize("head_dim", [8, 59, 80, 256])
+@pytest.mark.parametrize("head_dim", [1, 8, 59, 80, 256])
 def test_attention_odd_head_dims(dtype, head_dim):
     _check_attention(*make_attention(((37, 3), 2, head_dim), dtype), dtype)
 

@@ -78,3 +78,14 @@ def attention_varlen(q, k, v, cu_seqlens, max_seqlen: int, softmax_scale=None, d
         probs = probs * valid[:, None, :, None]
         return out, probs
     return out
+
+
+def embed_layernorm(input_ids, position_ids, word_embeddings, position_embeddings, weight, bias, eps: float = 1e-5):
+    """LayerNorm(word_embeddings[input_ids] + position_embeddings[position_ids]) over the hidden dimension.
+
+    input_ids, position_ids: integer tensors of one shape (e.g. (total_tokens,) packed), already offset
+    (ErnieM's +2 on positions is the caller's); word_embeddings: (vocab, hidden); position_embeddings:
+    (max_positions, hidden), same dtype; weight, bias: (hidden,). Returns (*input_ids.shape, hidden).
+    """
+    x = F.embedding(input_ids, word_embeddings) + F.embedding(position_ids, position_embeddings)
+    return F.layer_norm(x, (x.shape[-1],), weight, bias, eps)

@@ -39,13 +39,18 @@ class ErnieMEmbeddings(nn.Module):
         self.padding_idx = config.pad_token_id
 
     def forward(self, batch: PackedBatch, backend: str) -> torch.Tensor:
+        norm = self.layer_norm
+        if backend != "torch" and batch.input_ids is not None:
+            x = ops.embed_layernorm(batch.input_ids, batch.position_ids, self.word_embeddings.weight,
+                                    self.position_embeddings.weight, norm.weight, norm.bias, norm.eps, backend=backend)
+            return self.dropout(x)
         words = batch.inputs_embeds if batch.inputs_embeds is not None else self.word_embeddings(batch.input_ids)
         positions = self.position_embeddings(batch.position_ids)
         if backend == "torch":
-            x = self.layer_norm(words + positions)
+            x = norm(words + positions)
         else:
-            x = ops.layernorm_residual(words.to(positions.dtype), positions, self.layer_norm.weight,
-                                       self.layer_norm.bias, self.layer_norm.eps, backend=backend)
+            x = ops.layernorm_residual(words.to(positions.dtype), positions, norm.weight, norm.bias, norm.eps,
+                                       backend=backend)
         return self.dropout(x)
 
 

@@ -166,14 +166,15 @@ def choose_config(max_seqlen: int, head_dim: int, dtype: torch.dtype, interpret:
 
 
 def _check_cu_seqlens_on_host(cu_seqlens: torch.Tensor, total: int, max_seqlen: int) -> None:
-    """Offsets must be sorted, start at 0, end at total_tokens, and no sequence exceed max_seqlen.
+    """Offsets must be sorted, start at 0, end at most at total_tokens (rows past the last offset are
+    a static layout's filler), and no sequence exceed max_seqlen.
 
     Checked only for CPU tensors (interpreter runs): on a GPU it would cost a device sync per call.
     """
     cu = cu_seqlens.tolist()
     lengths = [b - a for a, b in zip(cu[:-1], cu[1:])]
-    if cu[0] != 0 or cu[-1] != total or min(lengths) < 0:
-        raise ValueError(f"cu_seqlens must rise from 0 to total_tokens={total}, got {cu}")
+    if cu[0] != 0 or cu[-1] > total or min(lengths) < 0:
+        raise ValueError(f"cu_seqlens must rise from 0 to at most total_tokens={total}, got {cu}")
     if max(lengths) > max_seqlen:
         raise ValueError(f"a sequence has {max(lengths)} tokens but max_seqlen is {max_seqlen}")
 

@@ -108,3 +108,19 @@ def test_attention_varlen_empty_sequences_and_filler_rows(backend):
     ref = ref_attention(q, k, v, cu)
     assert_close_to_reference(out[:10], ref, torch_ops.attention_varlen(q, k, v, cu, 7), torch.float32,
                               "static layout", backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS.get)
+@pytest.mark.parametrize("hidden", [8, 200, 1031])
+def test_embed_layernorm(backend, dtype, hidden):
+    g = torch.Generator().manual_seed(0)
+    words, positions = torch.randn(50, hidden, generator=g), torch.randn(20, hidden, generator=g)
+    _, _, w, b = make_rowwise((1, hidden), dtype)
+    ids = torch.randint(0, 50, (37,), generator=g)
+    pos = torch.randint(2, 20, (37,), generator=g)
+    words, positions = words.to(dtype), positions.to(dtype)
+    out = emf.ops.embed_layernorm(ids, pos, words, positions, w, b, 1e-5, backend=backend)
+    ref = ref_layernorm_residual(words[ids], positions[pos], w, b, 1e-5)
+    baseline = torch_ops.embed_layernorm(ids, pos, words, positions, w, b, 1e-5)
+    assert_close_to_reference(out, ref, baseline, dtype, f"embed_layernorm[{backend}]", backend)

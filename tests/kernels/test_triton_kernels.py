@@ -212,7 +212,9 @@ def test_attention_rejects_bad_cu_seqlens_and_head_dim():
     with pytest.raises(ValueError, match="max_seqlen"):
         tk.attention_varlen(q, k, v, cu, 5)
     with pytest.raises(ValueError, match="total_tokens"):
-        tk.attention_varlen(q, k, v, torch.tensor([0, 9, 12], dtype=torch.int32), max_len)
+        tk.attention_varlen(q, k, v, torch.tensor([0, 9, 14], dtype=torch.int32), max_len)  # past the end
+    with pytest.raises(ValueError, match="total_tokens"):
+        tk.attention_varlen(q, k, v, torch.tensor([0, 9, 7], dtype=torch.int32), max_len)  # decreasing
     big = torch.zeros(2, 1, 264)
     with pytest.raises(ValueError, match="head_dim"):
         tk.attention_varlen(big, big, big, torch.tensor([0, 2], dtype=torch.int32), 2)

@@ -18,13 +18,23 @@ MODULES = {"model": "model", "cpu-kernels": "cpu_kernels", "kernels": "kernels",
 
 def run_benchmark(what: str, args) -> int:
     module = importlib.import_module(f"ernie_m_fast.bench.{MODULES[what]}")
-    kwargs = {}
-    if getattr(args, "repeats", None):
+    dtype = getattr(torch, args.dtype) if getattr(args, "dtype", None) else None
+    device = getattr(args, "device", None) or ("cuda" if torch.cuda.is_available() else "cpu")
+    kwargs: dict = {}
+    if what == "model":
+        kwargs = {"device": device, "dtype": dtype or torch.float32}
+        if args.repeats:
+            kwargs["repeats"] = args.repeats
+    elif what == "kernels":
+        kwargs = {"device": device, "dtype": dtype or (torch.bfloat16 if device == "cuda" else torch.float32)}
+        if args.repeats:
+            kwargs["iters"] = args.repeats
+    elif what == "cpu-kernels":
+        kwargs = {"dtype": dtype or torch.float32}
+        if args.repeats:
+            kwargs["repeats"] = args.repeats
+    elif args.repeats:
         kwargs["repeats"] = args.repeats
-    if what in ("model", "cpu-kernels", "kernels") and getattr(args, "dtype", None):
-        kwargs["dtype"] = getattr(torch, args.dtype)
-    if what in ("model", "kernels") and getattr(args, "device", None):
-        kwargs["device"] = args.device
     result = module.run(**kwargs)
     print(json.dumps(result, indent=2, default=str))
     return 0

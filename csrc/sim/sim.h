@@ -177,6 +177,13 @@ inline float __fdividef(float a, float b) { return a / b; }
 inline float __frcp_rn(float x) { return 1.0f / x; }
 inline float __saturatef(float x) { return x < 0.f ? 0.f : (x > 1.f ? 1.f : x); }
 template <class T> inline T __ldg(const T* p) { return *p; }
+// CUDA's integer min/max overloads (device code calls them unqualified).
+inline int min(int a, int b) { return a < b ? a : b; }
+inline int max(int a, int b) { return a > b ? a : b; }
+inline unsigned min(unsigned a, unsigned b) { return a < b ? a : b; }
+inline unsigned max(unsigned a, unsigned b) { return a > b ? a : b; }
+inline long long min(long long a, long long b) { return a < b ? a : b; }
+inline long long max(long long a, long long b) { return a > b ? a : b; }
 // erff, tanhf, expf, exp2f, logf, sqrtf, fabsf, fmaf, fmaxf, fminf: the C library's, from <math.h>.
 
 // ---------------------------------------------------------------------------------- runtime types

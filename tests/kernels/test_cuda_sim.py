@@ -1,0 +1,136 @@
+"""The SIMT emulation behind backend `cuda_sim` (csrc/sim): proof that it interleaves threads, exchanges
+values across lanes as the hardware does, reports broken kernels instead of hanging or crashing, and
+that the bindings reject bad arguments before launching anything.
+
+The kernels run on CPU tensors, so `data_ptr()`s go straight to the emulated launches.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+sim = pytest.importorskip("ernie_m_fast._sim", reason="ernie_m_fast._sim is not built (ERNIE_M_FAST_SIM=OFF)")
+
+
+def test_build_info_says_sim():
+    info = sim.build_info()
+    assert info["sim"] is True and info["cuda"] is False
+
+
+@pytest.mark.parametrize("n", [32, 128, 1024])
+def test_block_reduction_with_barriers_is_exact(n):
+    x = torch.arange(n, dtype=torch.float32)  # integers: the tree sum is exact in any order
+    out = torch.zeros(1)
+    sim.sim_selftest_block_sum(x.data_ptr(), out.data_ptr(), n, True)
+    assert out.item() == n * (n - 1) / 2
+
+
+def test_block_reduction_without_barriers_is_caught():
+    """The same reduction with its __syncthreads removed must not come out right by luck: thread 0
+    runs ahead and adds partial sums the other threads have not written yet."""
+    x = torch.arange(128, dtype=torch.float32) + 1.0
+    out = torch.zeros(1)
+    sim.sim_selftest_block_sum(x.data_ptr(), out.data_ptr(), 128, True)
+    good = out.item()
+    assert good == 128 * 129 / 2
+    x2 = x.flip(0) * 3.0  # fresh values: stale shared memory from the run above must not match either
+    sim.sim_selftest_block_sum(x2.data_ptr(), out.data_ptr(), 128, False)
+    assert out.item() != pytest.approx(float(x2.sum()))
+
+
+def test_warp_shuffles_and_votes():
+    out = torch.zeros(11, 64, dtype=torch.int32)
+    sums = torch.zeros(64)
+    sim.sim_selftest_warp_ops(out.data_ptr(), sums.data_ptr())
+    t = torch.arange(64)
+    lane, warp = t % 32, t // 32
+    base = warp * 32
+    expected = [
+        (base + 31 - lane) * 10,                                  # __shfl_sync(src = 31 - lane)
+        t ^ 5,                                                    # __shfl_xor_sync(5)
+        torch.where(lane + 3 < 32, t + 3, t),                     # __shfl_down_sync(3): top lanes keep theirs
+        torch.where(lane >= 2, t - 2, t),                         # __shfl_up_sync(2)
+        base + (lane & ~7) + 1,                                   # __shfl_sync(1, width 8)
+        t ^ 4,                                                    # __shfl_xor_sync(4, width 8)
+        torch.full((64,), 0x49249249),                            # __ballot_sync(lane % 3 == 0)
+        (warp == 1).int(),                                        # __any_sync(lane == 7 && warp == 1)
+        torch.zeros(64, dtype=torch.long),                        # __all_sync(lane < 31)
+        torch.where(lane < 16, base + 15 - lane, base + 47 - lane),  # two half-warp masks
+        (base + (lane + 1) % 32) * 3,                             # shared memory after __syncwarp
+    ]
+    for op, exp in enumerate(expected):
+        assert torch.equal(out[op].long(), exp.long()), f"warp op {op}: {out[op].tolist()}"
+    assert torch.equal(sums, torch.where(warp == 0, 496.0, 1520.0))  # warp_sum via __shfl_xor_sync
+
+
+@pytest.mark.parametrize(
+    "mode, message",
+    [
+        (0, "deadlock"),                         # half a warp shuffles, half waits in __syncthreads
+        (1, "divergent warp collective"),        # lanes of one mask in different collectives
+        (2, "exited"),                           # the mask names lanes that returned
+        (3, "invalid configuration"),            # 2048 threads per block
+        (4, "aligned"),                          # wmma load from a misaligned pointer
+    ],
+)
+def test_broken_kernels_raise_instead_of_hanging(mode, message):
+    with pytest.raises(RuntimeError, match=message):
+        sim.sim_selftest_broken(mode)
+
+
+@pytest.mark.parametrize("dtype, code", [(torch.float16, 1), (torch.bfloat16, 2)])
+@pytest.mark.parametrize("a_col, b_col", [(False, False), (True, False), (False, True), (True, True)])
+def test_wmma_matches_matmul(dtype, code, a_col, b_col):
+    g = torch.Generator().manual_seed(1)
+    a = torch.randn(16, 16, generator=g).to(dtype)
+    b = torch.randn(16, 16, generator=g).to(dtype)
+    a_mem = a.t().contiguous() if a_col else a.contiguous()  # column-major a == row-major a^T
+    b_mem = b.t().contiguous() if b_col else b.contiguous()
+    d = torch.zeros(16, 16)
+    sim.sim_selftest_wmma(d.data_ptr(), a_mem.data_ptr(), b_mem.data_ptr(), code, a_col, b_col)
+    ref = a.double() @ b.double()
+    assert (d.double() - ref).abs().max().item() < 1e-4  # exact products, fp32 accumulation
+
+
+@pytest.mark.parametrize("dtype, code", [(torch.float16, 1), (torch.bfloat16, 2)])
+def test_half_conversions_round_like_torch(dtype, code):
+    special = torch.tensor([0.0, -0.0, 1.0, -2.5, 65504.0, 65519.0, 65520.0, 1e6, -1e6, 6.1e-5, 5.96e-8, 2.98e-8,
+                            2.99e-8, 1e-9, 3.0e38, float("inf"), float("-inf"), 1.0 + 2**-11, 1.0 + 3 * 2**-11,
+                            1.0 + 2**-8, 1.0 + 3 * 2**-8])
+    values = torch.cat([special, torch.randn(4096) * 100, torch.randn(4096) * 1e-5])
+    out = torch.empty(values.shape, dtype=dtype)
+    sim.sim_selftest_convert(out.data_ptr(), values.data_ptr(), values.numel(), code)
+    expected = values.to(dtype)
+    assert torch.equal(out.view(torch.int16), expected.view(torch.int16))
+    nan, src = torch.empty(1, dtype=dtype), torch.tensor([float("nan")])  # src kept alive across the call
+    sim.sim_selftest_convert(nan.data_ptr(), src.data_ptr(), 1, code)
+    assert torch.isnan(nan).all()
+
+
+def test_bindings_reject_bad_arguments():
+    with pytest.raises(ValueError, match="dtype code"):
+        sim.cuda_layernorm_residual(1, 1, 1, 1, 1, 4, 8, 1e-5, 7, 0)
+    with pytest.raises(ValueError, match="hidden"):
+        sim.cuda_layernorm_residual(1, 1, 1, 1, 1, 4, 0, 1e-5, 0, 0)
+    with pytest.raises(ValueError, match="rows"):
+        sim.cuda_bias_gelu(1, 1, 1, -1, 8, False, 0, 0)
+    with pytest.raises(ValueError, match="null"):
+        sim.cuda_bias_gelu(0, 0, 0, 4, 8, False, 0, 0)
+    with pytest.raises(ValueError, match="head_dim"):
+        sim.cuda_attention_varlen(1, 1, 1, 1, 1, 1, 1, 256, 256, 256, 256, 4, 0.1, 0, 0)
+    with pytest.raises(ValueError, match="stride"):
+        sim.cuda_attention_varlen(1, 1, 1, 1, 1, 1, 2, 64, 64, 128, 128, 4, 0.1, 0, 0)
+
+
+def test_kernels_reuse_shared_memory_across_launches():
+    """Back-to-back launches with different shapes: the emulated shared memory and fiber pool are reused."""
+    import ernie_m_fast as emf
+
+    for hidden in (8, 1031, 64, 3000):
+        x = torch.randn(9, hidden)
+        r = torch.randn(9, hidden)
+        w, b = torch.randn(hidden), torch.randn(hidden)
+        out = emf.ops.layernorm_residual(x, r, w, b, backend="cuda_sim")
+        ref = torch.nn.functional.layer_norm(x + r, (hidden,), w, b)
+        assert (out - ref).abs().max().item() < 1e-4

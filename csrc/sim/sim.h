@@ -11,7 +11,8 @@
 //   instructions of register save/restore; elsewhere ucontext). A fiber runs until it reaches a
 //   barrier or a warp collective, so threads really interleave there: code that reads another
 //   thread's shared-memory write without the barrier in between sees the stale value (the scheduler
-//   runs threads in index order, so thread 0 always runs ahead of the writers). A barrier nobody can
+//   runs threads in index order by default, so thread 0 runs ahead of the writers; reverse and seeded
+//   random orders are selectable, see emf_sim::set_schedule). A barrier nobody can
 //   complete (divergent __syncthreads, a shuffle whose mask names a lane that went elsewhere or exited)
 //   is reported as a deadlock, with every thread's state, instead of hanging.
 // - Built-ins: threadIdx, blockIdx, blockDim, gridDim, warpSize; __global__/__device__/__host__/
@@ -41,8 +42,11 @@
 // Limits: no global-memory races are detected (blocks run one at a time, so inter-block races never
 // show); no atomics, cooperative groups, PTX/inline asm, cp.async, TMA, wgmma, textures, or memory
 // fences beyond what barriers imply; timing-dependent behaviour (e.g. warp-synchronous code without
-// __syncwarp) is exposed only in the direction "thread 0 runs first". The hardware intrinsics'
-// reduced precision (__expf) is not reproduced.
+// __syncwarp) is exposed only for the orders the scheduler tries. Static __shared__ arrays are not
+// poisoned (only dynamic shared memory is) and keep their contents from block to block. Threads switch
+// only at barriers and warp collectives, so code between two of them runs atomically per thread. The
+// hardware intrinsics' reduced precision (__expf) is not reproduced. Blocks run serially (no speed-up
+// from host cores): fine for tests, not a way to run models.
 #pragma once
 
 #include <algorithm>
@@ -395,6 +399,12 @@ size_t max_dynamic_smem(const void* kernel);
 void set_last_error(cudaError_t code, const std::string& message);
 cudaError_t get_last_error(bool reset);
 const char* error_string(cudaError_t code);
+
+// Scheduling order of each pass over a block's runnable threads: "forward" (thread 0 first, the
+// default), "reverse", or "random" (a seeded shuffle per pass). EMF_SIM_SCHEDULE sets the initial
+// value. Correct kernels give the same answer under all three; racy ones fail under at least one.
+void set_schedule(const std::string& order, uint64_t seed);
+std::string schedule();
 
 struct KernelBody {
   virtual void run() = 0;

@@ -1,6 +1,7 @@
 // The compiled module ernie_m_fast._sim: the csrc/cuda launchers under the SIMT emulation (registered
 // by bind_cuda.cpp through registry.h), build_info(), and the emulation's test-only self-tests.
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <string>
 
@@ -50,5 +51,8 @@ PYBIND11_MODULE(_sim, m) {
   m.def("sim_selftest_convert", [](uintptr_t out, uintptr_t in, int64_t n, int dtype) {
     check("convert", emf::simtest::convert(ptr<void>(out), ptr<const float>(in), n, dtype));
   }, "out[i] = (half or bfloat16) in[i] with the emulation's round-to-nearest-even conversions");
+  m.def("sim_set_schedule", &emf_sim::set_schedule, py::arg("order"), py::arg("seed") = 0,
+        "Thread order of each scheduling pass: 'forward' (default), 'reverse' or 'random' (seeded)");
+  m.def("sim_schedule", &emf_sim::schedule, "The current scheduling order");
   emf::bind_all(m);
 }

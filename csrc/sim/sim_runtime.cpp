@@ -4,7 +4,11 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
 #include <mutex>
+#include <random>
 #include <unordered_map>
 #include <vector>
 
@@ -28,6 +32,18 @@ constexpr size_t kStackSize = 256 * 1024;
 thread_local KernelBody* tls_body = nullptr;
 thread_local cudaError_t tls_error = cudaSuccess;
 thread_local std::string tls_error_message;
+
+// The order in which runnable threads are resumed in each scheduling pass (see set_schedule).
+int schedule_from_env() {
+  const char* s = std::getenv("EMF_SIM_SCHEDULE");
+  if (!s) return 0;
+  const std::string v(s);
+  return v == "reverse" ? 1 : v == "random" ? 2 : 0;
+}
+std::atomic<int> g_schedule{schedule_from_env()};
+std::atomic<uint64_t> g_schedule_seed{0};
+thread_local std::vector<int> tls_order;
+thread_local std::mt19937_64 tls_rng;
 
 std::mutex g_attr_mutex;
 std::unordered_map<const void*, size_t> g_max_dynamic_smem;
@@ -200,9 +216,13 @@ std::string run_block(uint3 block_idx, dim3 grid, dim3 bdim, size_t dynamic_smem
     f.state = State::Runnable;
     prepare_fiber(f);
   }
+  const int schedule = g_schedule.load();
+  tls_order.resize(n);
+  for (int i = 0; i < n; ++i) tls_order[i] = schedule == 1 ? n - 1 - i : i;
   while (b.live > 0) {
     bool progressed = false;
-    for (int i = 0; i < n; ++i) {
+    if (schedule == 2) std::shuffle(tls_order.begin(), tls_order.end(), tls_rng);
+    for (int i : tls_order) {
       Fiber& f = tls_fibers[i];
       if (f.state != State::Runnable) continue;
       b.current = &f;
@@ -227,6 +247,19 @@ std::string run_block(uint3 block_idx, dim3 grid, dim3 bdim, size_t dynamic_smem
 }
 
 }  // namespace
+
+void set_schedule(const std::string& order, uint64_t seed) {
+  if (order == "forward") g_schedule = 0;
+  else if (order == "reverse") g_schedule = 1;
+  else if (order == "random") g_schedule = 2;
+  else throw std::invalid_argument("schedule must be 'forward', 'reverse' or 'random', got '" + order + "'");
+  g_schedule_seed = seed;
+}
+
+std::string schedule() {
+  const int s = g_schedule.load();
+  return s == 1 ? "reverse" : s == 2 ? "random" : "forward";
+}
 
 void yield_to_scheduler() { switch_to_scheduler(self()); }
 
@@ -289,6 +322,7 @@ void run_grid(const void* kernel_id, dim3 grid, dim3 bdim, size_t dynamic_smem, 
   }
   KernelBody* saved = tls_body;
   tls_body = &body;
+  tls_rng.seed(g_schedule_seed.load());  // "random" is reproducible: the same seed, the same interleaving
   for (unsigned z = 0; z < grid.z; ++z)
     for (unsigned y = 0; y < grid.y; ++y)
       for (unsigned x = 0; x < grid.x; ++x) {

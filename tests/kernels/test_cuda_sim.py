@@ -134,3 +134,52 @@ def test_kernels_reuse_shared_memory_across_launches():
         out = emf.ops.layernorm_residual(x, r, w, b, backend="cuda_sim")
         ref = torch.nn.functional.layer_norm(x + r, (hidden,), w, b)
         assert (out - ref).abs().max().item() < 1e-4
+
+
+@pytest.fixture
+def schedule():
+    """Sets the emulation's thread order for one test and restores it afterwards."""
+    before = sim.sim_schedule()
+    yield sim.sim_set_schedule
+    sim.sim_set_schedule(before)
+
+
+@pytest.mark.parametrize("seed", [3, 7])
+def test_race_is_caught_under_random_thread_order(schedule, seed):
+    # (Reverse order happens to run this particular tree in a valid order: each thread finishes
+    # before the lower thread that reads it starts. Forward and random orders expose the race.)
+    schedule("random", seed)
+    x = torch.arange(128, dtype=torch.float32) + 1.0
+    out = torch.zeros(1)
+    sim.sim_selftest_block_sum(x.data_ptr(), out.data_ptr(), 128, True)
+    assert out.item() == 128 * 129 / 2
+    x2 = x * 5.0  # fresh values: what the correct run left in shared memory must not help
+    sim.sim_selftest_block_sum(x2.data_ptr(), out.data_ptr(), 128, False)
+    assert out.item() != 5.0 * 128 * 129 / 2
+
+
+@pytest.mark.parametrize("order, seed", [("reverse", 0), ("random", 1), ("random", 2)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16], ids=["fp32", "fp16"])
+def test_kernels_do_not_depend_on_thread_order(schedule, order, seed, dtype):
+    """The real kernels give the same answer whichever order the threads run in between barriers."""
+    import ernie_m_fast as emf
+    from cases import make_attention, make_rowwise
+
+    schedule(order, seed)
+    x, r, w, b = make_rowwise((37, 200), dtype)
+    q, k, v, cu, max_len = make_attention(((70, 5, 33), 2, 64), dtype)
+    sim.sim_set_schedule("forward")
+    expected = (emf.ops.layernorm_residual(x, r, w, b, backend="cuda_sim"),
+                emf.ops.bias_gelu(x, b, backend="cuda_sim"),
+                emf.ops.attention_varlen(q, k, v, cu, max_len, backend="cuda_sim"))
+    schedule(order, seed)
+    got = (emf.ops.layernorm_residual(x, r, w, b, backend="cuda_sim"),
+           emf.ops.bias_gelu(x, b, backend="cuda_sim"),
+           emf.ops.attention_varlen(q, k, v, cu, max_len, backend="cuda_sim"))
+    for e, g in zip(expected, got):
+        assert torch.equal(e, g)
+
+
+def test_unknown_schedule_is_rejected():
+    with pytest.raises(ValueError, match="schedule"):
+        sim.sim_set_schedule("sideways")

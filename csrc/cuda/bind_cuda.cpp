@@ -49,7 +49,7 @@ EMF_BIND(m) {
          int64_t hidden, double eps, int dtype, uintptr_t stream) {
         const char* op = "layernorm_residual";
         check_dtype(op, dtype);
-        require(rows >= 0 && rows <= kMaxInt * 4, std::string(op) + ": rows must be in [0, 2^33), got " + std::to_string(rows));
+        require(rows >= 0 && rows <= kMaxInt, std::string(op) + ": rows must be in [0, 2^31), got " + std::to_string(rows));
         require(hidden >= 1 && hidden <= kMaxLayerNormHidden,
                 std::string(op) + ": hidden must be in [1, 32768], got " + std::to_string(hidden));
         require(eps >= 0, std::string(op) + ": eps must be >= 0");

@@ -183,3 +183,48 @@ def test_kernels_do_not_depend_on_thread_order(schedule, order, seed, dtype):
 def test_unknown_schedule_is_rejected():
     with pytest.raises(ValueError, match="schedule"):
         sim.sim_set_schedule("sideways")
+
+
+# Shapes beyond the shared cases that exercise branches of the CUDA kernels themselves.
+@pytest.mark.parametrize("head_dim", [1, 8, 59, 100])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
+def test_attention_odd_head_dims(head_dim, dtype):
+    """Head dims that are not a multiple of 16 are zero-padded to the kernel's tile width."""
+    import ernie_m_fast as emf
+    from cases import assert_close_to_reference, make_attention, ref_attention
+
+    q, k, v, cu, max_len = make_attention(((97, 3, 65), 2, head_dim), dtype)
+    out = emf.ops.attention_varlen(q, k, v, cu, max_len, backend="cuda_sim")
+    baseline = emf.ops.torch_ops.attention_varlen(q, k, v, cu, max_len)
+    assert_close_to_reference(out, ref_attention(q, k, v, cu), baseline, dtype, f"attention d={head_dim}")
+
+
+def test_layernorm_wide_rows_use_opt_in_shared_memory():
+    """hidden = 20000: one fp32 row needs 80 KB of shared memory, over the 48 KB default, so the
+    launcher must raise the kernel's limit (the emulation rejects the launch otherwise)."""
+    import ernie_m_fast as emf
+    from cases import ref_layernorm_residual
+
+    x, r = torch.randn(3, 20000), torch.randn(3, 20000)
+    w, b = torch.randn(20000), torch.randn(20000)
+    out = emf.ops.layernorm_residual(x, r, w, b, backend="cuda_sim")
+    assert (out - ref_layernorm_residual(x, r, w, b)).abs().max().item() < 1e-4
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16], ids=["fp32", "fp16"])
+def test_rowwise_kernels_on_misaligned_storage(dtype):
+    """Tensors starting one element past a 16-byte boundary take the scalar path (no 128-bit loads)."""
+    import ernie_m_fast as emf
+    from cases import ref_bias_gelu, ref_layernorm_residual
+
+    def shifted(shape):  # contiguous, but data_ptr() is not 16-byte aligned
+        t = torch.randn(1 + torch.Size(shape).numel()).to(dtype)[1:].view(shape)
+        assert t.data_ptr() % 16 != 0
+        return t
+
+    x, r, w, b = shifted((5, 64)), shifted((5, 64)), shifted((64,)), shifted((64,))
+    tol = 1e-5 if dtype == torch.float32 else 1e-2
+    out = emf.ops.layernorm_residual(x, r, w, b, backend="cuda_sim")
+    assert (out.float() - ref_layernorm_residual(x, r, w, b)).abs().max().item() < 4 * tol
+    out = emf.ops.bias_gelu(x, b, backend="cuda_sim")
+    assert (out.float() - ref_bias_gelu(x, b)).abs().max().item() < tol

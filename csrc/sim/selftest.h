@@ -14,7 +14,8 @@ cudaError_t block_sum(const float* in, float* out, int n, bool with_barrier);
 constexpr int kWarpOps = 11;
 cudaError_t warp_ops(int* out, float* sums);
 // Deliberately broken kernels: 0 deadlock (shuffle vs __syncthreads), 1 divergent collectives,
-// 2 shuffle naming an exited lane, 3 invalid launch configuration, 4 misaligned wmma pointer.
+// 2 shuffle naming an exited lane, 3 invalid launch configuration, 4 misaligned wmma pointer,
+// 5 write past the dynamic shared memory the launch requested.
 cudaError_t broken(int mode);
 // One warp: d (16x16 row-major float) = a (16x16) @ b (16x16), a/b in dtype 1 (fp16) or 2 (bf16),
 // stored row-major or column-major as the flags say.

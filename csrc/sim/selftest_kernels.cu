@@ -4,6 +4,27 @@
 #include "selftest.h"
 
 namespace emf {
+// In namespace emf itself: the emulation resolves `extern __shared__ ... emf_smem[]` there.
+__global__ void broken_kernel(int mode, const __half* misaligned) {
+  const int lane = threadIdx.x % 32;
+  if (mode == 0) {  // half the warp shuffles, the other half waits at the block barrier
+    if (lane < 16) (void)__shfl_sync(0xffffffffu, lane, 0);
+    else __syncthreads();
+  } else if (mode == 1) {  // the two halves enter different collectives with the same mask
+    if (lane < 16) (void)__shfl_sync(0xffffffffu, lane, 0);
+    else __syncwarp();
+  } else if (mode == 2) {  // the mask names lanes that have returned
+    if (lane >= 16) return;
+    (void)__shfl_sync(0xffffffffu, lane, 0);
+  } else if (mode == 5) {  // 128 bytes (32 floats) of dynamic shared memory; lane 31 writes float 32
+    extern __shared__ __align__(128) unsigned char emf_smem[];
+    reinterpret_cast<float*>(emf_smem)[threadIdx.x + 1] = 1.0f;
+  } else if (mode == 4) {
+    nvcuda::wmma::fragment<nvcuda::wmma::matrix_a, 16, 16, 16, __half, nvcuda::wmma::row_major> a;
+    nvcuda::wmma::load_matrix_sync(a, misaligned, 16);
+  }
+}
+
 namespace simtest {
 
 __global__ void block_sum_kernel(const float* in, float* out, bool with_barrier) {
@@ -56,28 +77,11 @@ cudaError_t warp_ops(int* out, float* sums) {
   return cudaGetLastError();
 }
 
-__global__ void broken_kernel(int mode, const __half* misaligned) {
-  const int lane = threadIdx.x % 32;
-  if (mode == 0) {  // half the warp shuffles, the other half waits at the block barrier
-    if (lane < 16) (void)__shfl_sync(0xffffffffu, lane, 0);
-    else __syncthreads();
-  } else if (mode == 1) {  // the two halves enter different collectives with the same mask
-    if (lane < 16) (void)__shfl_sync(0xffffffffu, lane, 0);
-    else __syncwarp();
-  } else if (mode == 2) {  // the mask names lanes that have returned
-    if (lane >= 16) return;
-    (void)__shfl_sync(0xffffffffu, lane, 0);
-  } else if (mode == 4) {
-    nvcuda::wmma::fragment<nvcuda::wmma::matrix_a, 16, 16, 16, __half, nvcuda::wmma::row_major> a;
-    nvcuda::wmma::load_matrix_sync(a, misaligned, 16);
-  }
-}
-
 cudaError_t broken(int mode) {
   auto kernel = &broken_kernel;
   alignas(32) static __half buffer[512];
   const unsigned threads = mode == 3 ? 2048 : 32;
-  EMF_LAUNCH(kernel, dim3(1), dim3(threads), 0, nullptr, mode, buffer + 1);
+  EMF_LAUNCH(kernel, dim3(1), dim3(threads), mode == 5 ? 128 : 0, nullptr, mode, buffer + 1);
   return cudaGetLastError();
 }
 

@@ -19,7 +19,8 @@
 //   __forceinline__/__launch_bounds__/__align__/__restrict__; __shared__ (static: one copy per block,
 //   as block-scope thread_local storage shared by the block's fibers; dynamic: `extern __shared__`
 //   arrays named emf_smem declared inside namespace emf, filled with 0xFF bytes (NaN) at every block
-//   start so reads of unwritten shared memory show up).
+//   start so reads of unwritten shared memory show up, and checked after the block for writes past
+//   the size the launch requested).
 // - Synchronisation: __syncthreads (threads that have exited count as arrived, as on hardware),
 //   __syncwarp(mask), __shfl_sync / __shfl_xor_sync / __shfl_down_sync / __shfl_up_sync (with width),
 //   __ballot_sync / __all_sync / __any_sync. Every lane named in a mask must reach the same collective

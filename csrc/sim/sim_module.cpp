@@ -44,7 +44,7 @@ PYBIND11_MODULE(_sim, m) {
   }, "Shuffle / vote / __syncwarp results of 64 threads: out int32 (11, 64), sums float32 (64,)");
   m.def("sim_selftest_broken", [](int mode) { check("broken", emf::simtest::broken(mode)); },
         "Runs a deliberately broken kernel (0 deadlock, 1 divergent collectives, 2 exited lane, "
-        "3 bad launch configuration, 4 misaligned wmma pointer); raises RuntimeError");
+        "3 bad launch configuration, 4 misaligned wmma pointer, 5 write past the dynamic shared memory); raises RuntimeError");
   m.def("sim_selftest_wmma", [](uintptr_t d, uintptr_t a, uintptr_t b, int dtype, bool a_col, bool b_col) {
     check("wmma", emf::simtest::wmma_16x16x16(ptr<float>(d), ptr<const void>(a), ptr<const void>(b), dtype, a_col, b_col));
   }, "d (16x16 fp32 row-major) = a @ b through nvcuda::wmma; a/b fp16 (1) or bf16 (2), row- or col-major");

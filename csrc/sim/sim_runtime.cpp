@@ -202,7 +202,9 @@ std::string run_block(uint3 block_idx, dim3 grid, dim3 bdim, size_t dynamic_smem
   b.live = n;
   b.at_barrier = 0;
   b.error.clear();
-  if (dynamic_smem) std::memset(dynamic_smem_base(), 0xff, dynamic_smem);  // NaN: unwritten reads show
+  // The whole buffer is poisoned (0xFF bytes: NaN as floats), so reads of unwritten shared memory and
+  // reads past the launch's dynamic size show up; writes past it are caught after the block.
+  std::memset(dynamic_smem_base(), 0xff, kOptinSmemLimit);
   for (int i = 0; i < n; ++i) {
     Fiber& f = tls_fibers[i];
     f = Fiber{};
@@ -243,6 +245,11 @@ std::string run_block(uint3 block_idx, dim3 grid, dim3 bdim, size_t dynamic_smem
       return msg;
     }
   }
+  const unsigned char* smem = dynamic_smem_base();
+  for (size_t i = dynamic_smem; i < kOptinSmemLimit; ++i)
+    if (smem[i] != 0xff)
+      return "wrote shared memory at byte " + std::to_string(i) + ", past the " + std::to_string(dynamic_smem) +
+             " bytes of dynamic shared memory the launch requested";
   return {};
 }
 

@@ -72,6 +72,7 @@ def test_warp_shuffles_and_votes():
         (2, "exited"),                           # the mask names lanes that returned
         (3, "invalid configuration"),            # 2048 threads per block
         (4, "aligned"),                          # wmma load from a misaligned pointer
+        (5, "byte 128, past the 128 bytes"),     # a write beyond the launch's dynamic shared memory
     ],
 )
 def test_broken_kernels_raise_instead_of_hanging(mode, message):

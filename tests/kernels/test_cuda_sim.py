@@ -13,6 +13,14 @@ import torch
 sim = pytest.importorskip("ernie_m_fast._sim", reason="ernie_m_fast._sim is not built (ERNIE_M_FAST_SIM=OFF)")
 
 
+@pytest.fixture
+def schedule():
+    """Sets the emulation's thread order for one test and restores it afterwards."""
+    before = sim.sim_schedule()
+    yield sim.sim_set_schedule
+    sim.sim_set_schedule(before)
+
+
 def test_build_info_says_sim():
     info = sim.build_info()
     assert info["sim"] is True and info["cuda"] is False
@@ -26,9 +34,10 @@ def test_block_reduction_with_barriers_is_exact(n):
     assert out.item() == n * (n - 1) / 2
 
 
-def test_block_reduction_without_barriers_is_caught():
+def test_block_reduction_without_barriers_is_caught(schedule):
     """The same reduction with its __syncthreads removed must not come out right by luck: thread 0
     runs ahead and adds partial sums the other threads have not written yet."""
+    schedule("forward")  # whatever EMF_SIM_SCHEDULE says
     x = torch.arange(128, dtype=torch.float32) + 1.0
     out = torch.zeros(1)
     sim.sim_selftest_block_sum(x.data_ptr(), out.data_ptr(), 128, True)
@@ -135,14 +144,6 @@ def test_kernels_reuse_shared_memory_across_launches():
         out = emf.ops.layernorm_residual(x, r, w, b, backend="cuda_sim")
         ref = torch.nn.functional.layer_norm(x + r, (hidden,), w, b)
         assert (out - ref).abs().max().item() < 1e-4
-
-
-@pytest.fixture
-def schedule():
-    """Sets the emulation's thread order for one test and restores it afterwards."""
-    before = sim.sim_schedule()
-    yield sim.sim_set_schedule
-    sim.sim_set_schedule(before)
 
 
 @pytest.mark.parametrize("seed", [3, 7])

@@ -76,7 +76,7 @@
 #define __align__(n) __attribute__((aligned(n)))  // valid amid decl-specifiers, unlike alignas
 // Block-scope thread_local is implicitly static: one copy per OS thread, shared by the block's fibers.
 #define __shared__ thread_local
-#define __constant__ const
+#define __constant__  // an ordinary global: the host has no constant bank
 
 // ---------------------------------------------------------------------------------- vector types
 struct uint3 { unsigned int x, y, z; };
@@ -212,7 +212,8 @@ enum class State : int { Runnable, AtBlockBarrier, AtWarpCollective, Done };
 struct Fiber;
 struct Block;
 // A warp collective: once every lane of `mask` waits in it, the last lane to arrive calls
-// `complete(block, warp_first_fiber, mask)` which reads every participant's inputs and writes outputs.
+// `complete(lanes of the warp, mask)`, which reads every participant's inputs and writes their outputs
+// (the other lanes are suspended, so their Fiber fields and stacks are safe to touch).
 using CompleteFn = void (*)(Fiber* lanes, unsigned mask);
 
 struct Fiber {

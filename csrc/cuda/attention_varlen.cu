@@ -112,11 +112,37 @@ __device__ __forceinline__ void warp_pv(const T* p, const T* v, float* o, int la
   }
 }
 
+// Copies rows [0, kRows) x columns [0, D) of one head of a (tokens, heads * head_dim) matrix into a
+// shared tile with leading dimension kLdT, zero-filling rows >= valid_rows and columns >= head_dim
+// (zeros, not garbage: padded columns must add nothing to q.k, and padded V rows meet P = 0, where
+// 0 * NaN would still be NaN). 128-bit copies when `vec` (the launcher checked alignment and that
+// head_dim and the token stride are multiples of the vector width), element copies otherwise.
+template <class T, int D, int kRows>
+__device__ __forceinline__ void load_tile(T* tile, const T* src, int64_t stride, int valid_rows, int head_dim,
+                                          bool vec, int tid) {
+  constexpr int LdT = AttnTile<T, D>::kLdT;
+  if (vec) {
+    constexpr int V = kVec<T>, kChunks = D / V;
+    for (int i = tid; i < kRows * kChunks; i += kAttnThreads) {
+      const int r = i / kChunks, c = (i % kChunks) * V;
+      uint4 chunk = make_uint4(0u, 0u, 0u, 0u);
+      if (r < valid_rows && c < head_dim) chunk = *reinterpret_cast<const uint4*>(src + r * stride + c);
+      *reinterpret_cast<uint4*>(tile + r * LdT + c) = chunk;
+    }
+  } else {
+    const T zero = from_float<T>(0.f);
+    for (int i = tid; i < kRows * D; i += kAttnThreads) {
+      const int r = i / D, c = i % D;
+      tile[r * LdT + c] = (r < valid_rows && c < head_dim) ? src[r * stride + c] : zero;
+    }
+  }
+}
+
 template <class T, int D>
 __global__ void __launch_bounds__(kAttnThreads)
 attention_varlen_kernel(T* __restrict__ out, const T* __restrict__ q, const T* __restrict__ k,
                         const T* __restrict__ v, const int32_t* __restrict__ cu_seqlens, int heads, int head_dim,
-                        int64_t q_stride, int64_t k_stride, int64_t v_stride, float scale) {
+                        int64_t q_stride, int64_t k_stride, int64_t v_stride, float scale, bool vec) {
   using Tile = AttnTile<T, D>;
   constexpr int BN = Tile::kBlockN, LdT = Tile::kLdT, LdS = Tile::kLdS, LdP = Tile::kLdP, LdO = Tile::kLdO;
   extern __shared__ __align__(128) unsigned char emf_smem[];
@@ -135,12 +161,8 @@ attention_varlen_kernel(T* __restrict__ out, const T* __restrict__ q, const T* _
   else sP = reinterpret_cast<T*>(sS);  // fp32: probabilities overwrite the scores in place
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-  const T zero = from_float<T>(0.f);
-  for (int i = tid; i < kBlockM * D; i += kAttnThreads) {
-    const int r = i / D, c = i % D;
-    sQ[r * LdT + c] = (r < rows && c < head_dim) ? q[(start + m0 + r) * q_stride + h * head_dim + c] : zero;
-    sO[r * LdO + c] = 0.f;
-  }
+  load_tile<T, D, kBlockM>(sQ, q + (start + m0) * q_stride + h * head_dim, q_stride, rows, head_dim, vec, tid);
+  for (int i = tid; i < kBlockM * D; i += kAttnThreads) sO[(i / D) * LdO + i % D] = 0.f;
 
   const int row = warp * 16 + lane / 2, half = lane & 1;  // the row whose statistics this lane keeps
   float row_max = -INFINITY, row_sum = 0.f;
@@ -152,14 +174,9 @@ attention_varlen_kernel(T* __restrict__ out, const T* __restrict__ q, const T* _
   for (int n0 = 0; n0 < len; n0 += BN) {
     const int cols = min(BN, len - n0);
     __syncthreads();  // every warp is done with the previous K/V tile (and Q, O are initialised)
-    for (int i = tid; i < BN * D; i += kAttnThreads) {
-      const int r = i / D, c = i % D;
-      const bool valid = r < cols && c < head_dim;
-      const int64_t token = start + n0 + r;
-      // Rows past the sequence are zeros, not garbage: P is 0 there, and 0 * NaN would still be NaN.
-      sK[r * LdT + c] = valid ? k[token * k_stride + h * head_dim + c] : zero;
-      sV[r * LdT + c] = valid ? v[token * v_stride + h * head_dim + c] : zero;
-    }
+    const int64_t first = start + n0;
+    load_tile<T, D, BN>(sK, k + first * k_stride + h * head_dim, k_stride, cols, head_dim, vec, tid);
+    load_tile<T, D, BN>(sV, v + first * v_stride + h * head_dim, v_stride, cols, head_dim, vec, tid);
     __syncthreads();
 
     warp_qk<T, D>(qw, sK, sw, lane);
@@ -187,12 +204,26 @@ attention_varlen_kernel(T* __restrict__ out, const T* __restrict__ q, const T* _
 
     warp_pv<T, D>(pw, sV, ow, lane);
   }
+  // Normalise the warp's rows in place, then store them cooperatively: lanes take consecutive
+  // chunks of a row, so the global writes are coalesced (128-bit when `vec`).
   __syncwarp();  // the accumulator rows were last written through the warp's fragments
-
-  if (row < rows) {
-    const float inv = 1.f / row_sum;
-    T* orow = out + (static_cast<int64_t>(start + m0 + row) * heads + h) * head_dim;
-    for (int c = half; c < head_dim; c += 2) orow[c] = from_float<T>(sO[row * LdO + c] * inv);
+  const float inv = 1.f / row_sum;
+  for (int c = half; c < D; c += 2) sO[row * LdO + c] *= inv;
+  __syncwarp();
+  const int warp_rows = min(16, rows - warp * 16);  // may be <= 0 in the tile's last warps
+  T* out_w = out + (static_cast<int64_t>(start + m0 + warp * 16) * heads + h) * head_dim;
+  const int64_t out_stride = static_cast<int64_t>(heads) * head_dim;
+  if (vec) {
+    constexpr int V = kVec<T>, kChunks = D / V;
+    for (int i = lane; i < 16 * kChunks; i += 32) {
+      const int r = i / kChunks, c = (i % kChunks) * V;
+      if (r < warp_rows && c < head_dim) store_vec(out_w + r * out_stride + c, ow + r * LdO + c);
+    }
+  } else {
+    for (int i = lane; i < 16 * D; i += 32) {
+      const int r = i / D, c = i % D;
+      if (r < warp_rows && c < head_dim) out_w[r * out_stride + c] = from_float<T>(ow[r * LdO + c]);
+    }
   }
 }
 
@@ -205,11 +236,15 @@ cudaError_t launch_attention(void* out, const void* q, const void* k, const void
   constexpr size_t smem = AttnTile<T, D>::kBytes;
   cudaError_t e = allow_dynamic_smem(kernel, smem);
   if (e != cudaSuccess) return e;
+  // 128-bit tile loads and stores need every row of every operand to start on a 16-byte boundary.
+  constexpr int V = kVec<T>;
+  const bool vec = head_dim % V == 0 && q_stride % V == 0 && k_stride % V == 0 && v_stride % V == 0 &&
+                   aligned16(q) && aligned16(k) && aligned16(v) && aligned16(out);
   const dim3 grid(static_cast<unsigned>((max_seqlen + kBlockM - 1) / kBlockM), static_cast<unsigned>(heads),
                   static_cast<unsigned>(batch));
   EMF_LAUNCH(kernel, grid, dim3(kAttnThreads), smem, stream, static_cast<T*>(out), static_cast<const T*>(q),
              static_cast<const T*>(k), static_cast<const T*>(v), cu_seqlens, static_cast<int>(heads),
-             static_cast<int>(head_dim), q_stride, k_stride, v_stride, scale);
+             static_cast<int>(head_dim), q_stride, k_stride, v_stride, scale, vec);
   return cudaGetLastError();
 }
 }  // namespace

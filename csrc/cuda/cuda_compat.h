@@ -33,7 +33,7 @@ template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(f
 // 128-bit vectors: kVec<T> elements per 16-byte load or store.
 template <class T> constexpr int kVec = 16 / sizeof(T);
 
-__device__ __forceinline__ bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
+__host__ __device__ __forceinline__ bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
 
 // Loads kVec<T> consecutive elements (16-byte aligned) as floats.
 template <class T> __device__ __forceinline__ void load_vec(const T* p, float* v) {

@@ -230,3 +230,16 @@ def test_rowwise_kernels_on_misaligned_storage(dtype):
     assert (out.float() - ref_layernorm_residual(x, r, w, b)).abs().max().item() < 4 * tol
     out = emf.ops.bias_gelu(x, b, backend="cuda_sim")
     assert (out.float() - ref_bias_gelu(x, b)).abs().max().item() < tol
+
+
+def test_attention_on_misaligned_storage_takes_the_element_path():
+    """q/k/v starting one element past a 16-byte boundary: no 128-bit tile loads may be used."""
+    import ernie_m_fast as emf
+    from cases import assert_close_to_reference, make_attention, ref_attention
+
+    q, k, v, cu, max_len = make_attention(((40, 9), 2, 64), torch.float16)
+    shifted = [torch.empty(t.numel() + 1, dtype=t.dtype)[1:].view(t.shape).copy_(t) for t in (q, k, v)]
+    assert all(t.data_ptr() % 16 for t in shifted)
+    out = emf.ops.attention_varlen(*shifted, cu, max_len, backend="cuda_sim")
+    baseline = emf.ops.torch_ops.attention_varlen(q, k, v, cu, max_len)
+    assert_close_to_reference(out, ref_attention(q, k, v, cu), baseline, torch.float16, "misaligned attention")

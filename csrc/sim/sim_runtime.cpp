@@ -32,6 +32,10 @@ constexpr size_t kStackSize = 256 * 1024;
 thread_local KernelBody* tls_body = nullptr;
 thread_local cudaError_t tls_error = cudaSuccess;
 thread_local std::string tls_error_message;
+// What the last cudaGetLastError() returned, so that cudaGetErrorString() of that code can give the
+// detailed message (the real runtime only has fixed strings; the emulation knows more).
+thread_local cudaError_t tls_reported = cudaSuccess;
+thread_local std::string tls_reported_message;
 
 // The order in which runnable threads are resumed in each scheduling pass (see set_schedule).
 int schedule_from_env() {
@@ -292,13 +296,18 @@ void set_last_error(cudaError_t code, const std::string& message) {
 
 cudaError_t get_last_error(bool reset) {
   const cudaError_t e = tls_error;
-  if (reset) tls_error = cudaSuccess;
+  tls_reported = e;
+  tls_reported_message = e == cudaSuccess ? std::string() : tls_error_message;
+  if (reset) {
+    tls_error = cudaSuccess;
+    tls_error_message.clear();
+  }
   return e;
 }
 
 const char* error_string(cudaError_t code) {
   if (code == cudaSuccess) return "no error";
-  if (!tls_error_message.empty()) return tls_error_message.c_str();
+  if (code == tls_reported && !tls_reported_message.empty()) return tls_reported_message.c_str();
   switch (code) {
     case cudaErrorInvalidValue: return "invalid argument";
     case cudaErrorInvalidConfiguration: return "invalid configuration argument";

@@ -5,6 +5,7 @@ A drop-in for transformers' ErnieM (config, tokenizer, base model and five task 
 
 from ._version import __version__
 from . import ops
+from .tokenization import ErnieMTokenizer
 
 
 def build_info() -> dict:
@@ -14,4 +15,4 @@ def build_info() -> dict:
     return dict(_C.build_info())
 
 
-__all__ = ["__version__", "ops", "build_info"]
+__all__ = ["__version__", "ops", "build_info", "ErnieMTokenizer"]

@@ -178,7 +178,10 @@ class ErnieMTokenizer:
         return {tok.content: index for index, tok in sorted(decoder.items())}
 
     def _build_caches(self) -> None:
-        self._unk_vocab_id = self.vocab.get(self.unk_token) if self.unk_token is not None else None
+        # Pieces missing from the vocabulary map to [UNK]. transformers looks [UNK] up in vocab.txt only, so
+        # without a vocab.txt (ids = sentencepiece ids, [UNK] appended) it returns None ids; we use [UNK]'s id.
+        unk = self.unk_token
+        self._unk_vocab_id = None if unk is None else self.vocab.get(unk, self._added_tokens_encoder.get(unk))
         self._sp_unk_id = self.sp_model.unk_id()
         underline = self.sp_model.piece_to_id(SPIECE_UNDERLINE)
         self._sp_underline_id = underline if underline != self._sp_unk_id else None

@@ -43,6 +43,9 @@ logger = logging.getLogger("ernie_m_fast.tokenization")
 # transformers' SPECIAL_TOKENS_ATTRIBUTES order; it decides the ids of special tokens missing from vocab.txt
 SPECIAL_TOKEN_ROLES = ("unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
 
+# what sentencepiece raises for a str it cannot encode (lone surrogates); types are checked before it runs
+_SP_TEXT_ERRORS = (RuntimeError, UnicodeError, TypeError)
+
 
 class SpecialToken:
     """A special token and how text around it is split (transformers' AddedToken flags)."""
@@ -376,7 +379,7 @@ class ErnieMTokenizer:
             return [self.convert_tokens_to_ids(split_pieces(p)) for p in self._sp_pieces(segments)]
         try:
             batch_sp_ids = self.sp_model.encode(segments, out_type=int)
-        except (RuntimeError, UnicodeError) as exc:
+        except _SP_TEXT_ERRORS as exc:
             raise ValueError(f"sentencepiece cannot encode this text (lone surrogate characters?): {exc}") from exc
         out = []
         for segment, sp_ids in zip(segments, batch_sp_ids):
@@ -404,7 +407,7 @@ class ErnieMTokenizer:
     def _checked_pieces(self, segment: str) -> list[str]:
         try:
             return self._sp_pieces([segment])[0]
-        except (RuntimeError, UnicodeError) as exc:
+        except _SP_TEXT_ERRORS as exc:
             raise ValueError(f"sentencepiece cannot encode this text (lone surrogate characters?): {exc}") from exc
 
     def _tokenize(self, text: str) -> list[str]:
@@ -535,6 +538,8 @@ class ErnieMTokenizer:
             if text_pair is not None and (not isinstance(text_pair, (list, tuple)) or len(text) != len(text_pair)):
                 got = len(text_pair) if isinstance(text_pair, (list, tuple)) else type(text_pair).__name__
                 raise ValueError(f"batch length of `text`: {len(text)} does not match batch length of `text_pair`: {got}.")
+            if text_pair is not None and any(p is None for p in text_pair):
+                raise TypeError("text_pair holds None; every pair item must be a str")
             examples = list(zip(text, text_pair)) if text_pair is not None else list(text)
         else:
             examples = [(text, text_pair)]

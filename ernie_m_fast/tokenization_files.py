@@ -70,7 +70,7 @@ def resolve_files(name_or_path: str | os.PathLike, **hub_kwargs) -> dict[str, st
 def _download(repo_id: str, **hub_kwargs) -> dict[str, str | None]:
     try:
         from huggingface_hub import hf_hub_download
-        from huggingface_hub.utils import EntryNotFoundError
+        from huggingface_hub.utils import EntryNotFoundError, LocalEntryNotFoundError
     except ImportError as exc:
         raise ImportError(
             f"{repo_id!r} is not a local directory, and loading from the Hugging Face Hub needs "
@@ -82,6 +82,14 @@ def _download(repo_id: str, **hub_kwargs) -> dict[str, str | None]:
     for name in REQUIRED_FILES + OPTIONAL_FILES:
         try:
             files[name] = hf_hub_download(repo_id, name, **kwargs)
+        except LocalEntryNotFoundError as exc:  # offline / local_files_only and not cached (a subclass of the next)
+            if name not in REQUIRED_FILES:
+                files[name] = None
+                continue
+            raise OSError(
+                f"{name} of {repo_id!r} is not in the local cache and the Hugging Face Hub was not asked "
+                "(HF_HUB_OFFLINE=1 or local_files_only=True). Pass a local directory, or go online once."
+            ) from exc
         except EntryNotFoundError:
             if name in REQUIRED_FILES:
                 raise FileNotFoundError(f"Hub repo {repo_id!r} has no {name}; it is not an ErnieM tokenizer") from None

@@ -35,7 +35,7 @@ from .tokenization_batch import (
     truncate_sequences,
 )
 from .tokenization_offsets import Span, tokens_and_spans
-from .tokenization_split import SPIECE_UNDERLINE, PieceTable, split_pieces
+from .tokenization_split import SPIECE_UNDERLINE, PieceTable, map_sp_batch, split_pieces
 from .tiny import train_tiny_tokenizer  # noqa: F401  (re-exported: ernie_m_fast.tokenization.train_tiny_tokenizer)
 
 logger = logging.getLogger("ernie_m_fast.tokenization")
@@ -188,6 +188,8 @@ class ErnieMTokenizer:
         self._sp_unk_id = self.sp_model.unk_id()
         underline = self.sp_model.piece_to_id(SPIECE_UNDERLINE)
         self._sp_underline_id = underline if underline != self._sp_unk_id else None
+        self._cls_id, self._sep_id = self.cls_token_id, self.sep_token_id  # read once per example otherwise
+        self._underline_token_id = self._convert_token_to_id_with_added_voc(SPIECE_UNDERLINE)
         self._piece_table = PieceTable(self.sp_model.id_to_piece, self._convert_token_to_id_with_added_voc)
         # sentencepiece ids whose piece starts a word: decides whether a lone "▁" before them is kept
         self._starts_word: dict[int, bool] = {}
@@ -348,23 +350,6 @@ class ErnieMTokenizer:
             ]
         return self.sp_model.encode(texts, out_type=str)
 
-    def _ids_from_sp_ids(self, sp_ids: list[int]) -> list[int] | None:
-        """ErnieM ids from sentencepiece ids, or None when an unknown piece needs its surface text."""
-        if self._sp_unk_id in sp_ids:
-            return None  # the surface of an unknown piece decides its split: take the pieces path
-        underline = self._sp_underline_id
-        if underline is None or underline not in sp_ids:
-            return list(chain.from_iterable(map(self._piece_table.__getitem__, sp_ids)))
-        out: list[int] = []
-        last = len(sp_ids) - 1
-        for index, sp_id in enumerate(sp_ids):
-            if sp_id == underline:
-                if 0 < index < last and not self._starts_with_underline(sp_ids[index + 1]):
-                    out.append(self._convert_token_to_id_with_added_voc(SPIECE_UNDERLINE))
-                continue
-            out.extend(self._piece_table[sp_id])
-        return out
-
     def _starts_with_underline(self, sp_id: int) -> bool:
         starts = self._starts_word.get(sp_id)
         if starts is None:
@@ -382,8 +367,9 @@ class ErnieMTokenizer:
         except _SP_TEXT_ERRORS as exc:
             raise ValueError(f"sentencepiece cannot encode this text (lone surrogate characters?): {exc}") from exc
         out = []
-        for segment, sp_ids in zip(segments, batch_sp_ids):
-            ids = self._ids_from_sp_ids(sp_ids)
+        mapped = map_sp_batch(self._piece_table, batch_sp_ids, self._sp_unk_id, self._sp_underline_id,
+                              self._underline_token_id, self._starts_with_underline)
+        for segment, ids in zip(segments, mapped):
             if ids is None:
                 ids = self.convert_tokens_to_ids(split_pieces(self.sp_model.encode(segment, out_type=str)))
             out.append(ids)
@@ -417,23 +403,38 @@ class ErnieMTokenizer:
     def encode_texts(self, texts: Sequence[str], split_special_tokens: bool | None = None) -> list[list[int]]:
         """Token ids (no special tokens added) for many texts at once; the fast path behind `__call__`."""
         split = self.split_special_tokens if split_special_tokens is None else split_special_tokens
-        plans: list[list[tuple[str, bool]]] = []
-        plain: list[str] = []
         for i, text in enumerate(texts):
-            _check_text(text, f"text #{i}")
-            plan = [(seg, is_special) for seg, _, is_special in self._segments(self._prepare_text(text), split)]
-            plans.append(plan)
-            plain.extend(seg for seg, is_special in plan if not is_special)
-        encoded = iter(self._encode_plain_segments(plain))
-        out = []
-        for plan in plans:
-            if len(plan) == 1 and not plan[0][1]:
-                out.append(next(encoded))
-                continue
+            if not isinstance(text, str):
+                _check_text(text, f"text #{i}")
+        prepared = [self._prepare_text(t) for t in texts] if self.do_lower_case else list(texts)
+        search = None if split or self._special_re is None else self._special_re.search
+        with_special = [] if search is None else [i for i, t in enumerate(prepared) if search(t) is not None]
+        if not with_special:  # the common case: every text goes to sentencepiece whole, in one call
+            return self._encode_plain_segments(prepared)
+        plans = {i: self._segments(prepared[i], split) for i in with_special}
+        plain = list(prepared)
+        for i, plan in plans.items():
+            plain[i] = None
+        plain_rows = [t for t in plain if t is not None]
+        plain_rows.extend(seg for i in with_special for seg, _, is_special in plans[i] if not is_special)
+        encoded = self._encode_plain_segments(plain_rows)
+        out: list[list[int]] = []
+        cursor = 0
+        for t in plain:
+            if t is not None:
+                out.append(encoded[cursor])
+                cursor += 1
+            else:
+                out.append(None)
+        for i in with_special:
             ids: list[int] = []
-            for seg, is_special in plan:
-                ids.extend([self._added_tokens_encoder[seg]] if is_special else next(encoded))
-            out.append(ids)
+            for seg, _, is_special in plans[i]:
+                if is_special:
+                    ids.append(self._added_tokens_encoder[seg])
+                else:
+                    ids.extend(encoded[cursor])
+                    cursor += 1
+            out[i] = ids
         return out
 
     def tokenize_with_offsets(self, text: str, split_special_tokens: bool | None = None):
@@ -466,9 +467,10 @@ class ErnieMTokenizer:
 
     # ------------------------------------------------------------------ special-token layout
     def build_inputs_with_special_tokens(self, token_ids_0: list, token_ids_1: list | None = None) -> list:
+        cls, sep = [self._cls_id], [self._sep_id]
         if token_ids_1 is None:
-            return [self.cls_token_id] + list(token_ids_0) + [self.sep_token_id]
-        return [self.cls_token_id] + list(token_ids_0) + [self.sep_token_id] * 2 + list(token_ids_1) + [self.sep_token_id]
+            return cls + list(token_ids_0) + sep
+        return cls + list(token_ids_0) + sep + sep + list(token_ids_1) + sep
 
     def build_offset_mapping_with_special_tokens(self, offset_mapping_0: list, offset_mapping_1: list | None = None) -> list:
         if offset_mapping_1 is None:
@@ -666,6 +668,13 @@ class ErnieMTokenizer:
             return_attention_mask = "attention_mask" in self.model_input_names
 
         # 1. token ids (and offsets) of every sequence; plain texts go to sentencepiece in one batch
+        if not return_offsets_mapping and all(type(e) is str for e in examples):  # the common case, lean
+            rows = [self._prepare_for_model(
+                ids, None, None, None, add_special_tokens, truncation_strategy, max_length, stride,
+                return_token_type_ids, return_overflowing_tokens, return_special_tokens_mask, False)
+                for ids in self.encode_texts(examples, split)]
+            return self._pad_and_wrap(rows, batched, padding_strategy, max_length, pad_to_multiple_of, padding_side,
+                                      return_attention_mask, return_length, return_tensors)
         pending: list[str] = []
         scheduled = []
         for example in examples:
@@ -698,6 +707,11 @@ class ErnieMTokenizer:
                 ids, pair_ids, offsets, pair_offsets, add_special_tokens, truncation_strategy, max_length, stride,
                 return_token_type_ids, return_overflowing_tokens, return_special_tokens_mask, return_offsets_mapping))
 
+        return self._pad_and_wrap(rows, batched, padding_strategy, max_length, pad_to_multiple_of, padding_side,
+                                  return_attention_mask, return_length, return_tensors)
+
+    def _pad_and_wrap(self, rows, batched, padding_strategy, max_length, pad_to_multiple_of, padding_side,
+                      return_attention_mask, return_length, return_tensors) -> BatchEncoding:
         # 3. padding: per example for a single input, across the batch otherwise (transformers' order)
         if not batched:
             row = rows[0]

@@ -169,7 +169,8 @@ def _pad_values(tok) -> dict[str, Any]:
     }
 
 
-def pad_one(tok, encoded: dict, max_length, padding_strategy: str, pad_to_multiple_of, padding_side, return_attention_mask):
+def pad_one(tok, encoded: dict, max_length, padding_strategy: str, pad_to_multiple_of, padding_side,
+            return_attention_mask, pad_values: dict | None = None):
     """transformers' `_pad` on one example (a dict of lists); modifies and returns `encoded`."""
     required = encoded["input_ids"]
     if padding_strategy == "longest":
@@ -184,7 +185,7 @@ def pad_one(tok, encoded: dict, max_length, padding_strategy: str, pad_to_multip
         side = padding_side if padding_side is not None else tok.padding_side
         if side not in ("left", "right"):
             raise ValueError(f"Invalid padding side: {side!r}, use 'left' or 'right'")
-        for key, value in _pad_values(tok).items():
+        for key, value in (pad_values or _pad_values(tok)).items():
             if key == "attention_mask" and not return_attention_mask:
                 continue
             if key in encoded:
@@ -199,10 +200,12 @@ def pad_batch(tok, batch: dict, padding_strategy: str, max_length, pad_to_multip
     if padding_strategy == "longest":
         max_length = max((len(r) for r in rows), default=0)
         padding_strategy = "max_length"
+    pad_values = _pad_values(tok)
     out: dict[str, list] = {key: [] for key in batch}
     for i in range(len(rows)):
         example = {key: value[i] for key, value in batch.items()}
-        example = pad_one(tok, example, max_length, padding_strategy, pad_to_multiple_of, padding_side, return_attention_mask)
+        example = pad_one(tok, example, max_length, padding_strategy, pad_to_multiple_of, padding_side,
+                          return_attention_mask, pad_values)
         for key, value in example.items():
             out.setdefault(key, []).append(value)
     return out
@@ -236,6 +239,10 @@ def _as_torch(value):
 
     if isinstance(value, (list, tuple)) and len(value) == 0:
         return torch.tensor(value, dtype=torch.int64)
+    # through numpy: ~10x faster than torch.tensor on nested lists, same int64 result
+    array = np.asarray(value)
+    if array.dtype.kind in "iu":
+        return torch.from_numpy(array.astype(np.int64, copy=False))
     return torch.tensor(value)
 
 

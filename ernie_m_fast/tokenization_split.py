@@ -12,7 +12,10 @@ cached (`PieceTable`): encoding a batch is then a table look-up per piece, not a
 
 from __future__ import annotations
 
+from itertools import chain
 from typing import Callable, Sequence
+
+import numpy as np
 
 SPIECE_UNDERLINE = "▁"
 
@@ -92,3 +95,64 @@ class PieceTable(dict):
         ids = tuple(self._token_to_id(piece[s:e]) for s, e in split_piece(piece))
         self[sp_id] = ids
         return ids
+
+
+def map_sp_batch(
+    table: PieceTable,
+    batch_sp_ids: Sequence[Sequence[int]],
+    sp_unk_id: int,
+    sp_underline_id: int | None,
+    underline_token_id: int | None,
+    starts_word: Callable[[int], bool],
+) -> list[list[int] | None]:
+    """ErnieM ids for a batch of sentencepiece id sequences, vectorised over the whole batch.
+
+    Per-piece Python work is done once per distinct piece of the batch (a few thousand at most), not
+    once per position. A row that holds sentencepiece's unknown id is returned as None: the split of an
+    unknown piece depends on its surface text, which ids do not carry, so the caller re-encodes that
+    row as pieces.
+    """
+    n_rows = len(batch_sp_ids)
+    lengths = np.fromiter((len(r) for r in batch_sp_ids), dtype=np.int64, count=n_rows)
+    row_ends = np.cumsum(lengths)
+    total = int(row_ends[-1]) if n_rows else 0
+    if total == 0:
+        return [[] for _ in range(n_rows)]
+    flat = np.fromiter(chain.from_iterable(batch_sp_ids), dtype=np.int64, count=total)
+    row_starts = row_ends - lengths
+
+    uniq, inverse = np.unique(flat, return_inverse=True)
+    uniq_list = uniq.tolist()
+    pieces_ids = [
+        (() if sp_id == sp_unk_id else (underline_token_id,) if sp_id == sp_underline_id else table[sp_id])
+        for sp_id in uniq_list
+    ]
+    uniq_counts = np.fromiter((len(t) for t in pieces_ids), dtype=np.int64, count=len(uniq_list))
+    uniq_data = np.fromiter(chain.from_iterable(pieces_ids), dtype=np.int64, count=int(uniq_counts.sum()))
+    uniq_first = np.cumsum(uniq_counts) - uniq_counts
+    counts = uniq_counts[inverse]
+
+    if sp_underline_id is not None:
+        lone = np.flatnonzero(flat == sp_underline_id)
+        if lone.size:
+            # keep_lone_underline, vectorised: not first or last of its row, next piece not a word start
+            starts_uniq = np.fromiter((starts_word(i) for i in uniq_list), dtype=bool, count=len(uniq_list))
+            row_of = np.searchsorted(row_ends, lone, side="right")
+            inner = (lone > row_starts[row_of]) & (lone < row_ends[row_of] - 1)
+            next_starts = starts_uniq[inverse[np.minimum(lone + 1, total - 1)]]
+            counts[lone] = (inner & ~next_starts).astype(np.int64)
+
+    out_bounds = np.concatenate(([0], np.cumsum(counts)))
+    n_out = int(out_bounds[-1])
+    position_of_out = np.repeat(np.arange(total), counts)
+    within = np.arange(n_out) - out_bounds[position_of_out]
+    out = uniq_data[uniq_first[inverse[position_of_out]] + within].tolist()
+
+    has_unk = np.zeros(n_rows, dtype=bool)
+    unk_positions = np.flatnonzero(flat == sp_unk_id)
+    if unk_positions.size:
+        has_unk[np.searchsorted(row_ends, unk_positions, side="right")] = True
+    starts = out_bounds[row_starts].tolist()
+    ends = out_bounds[row_ends].tolist()
+    unk_rows = has_unk.tolist()
+    return [None if unk else out[a:b] for a, b, unk in zip(starts, ends, unk_rows)]

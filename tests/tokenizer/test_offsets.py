@@ -1,65 +1,18 @@
 """Offsets: every token points at the span of the original text that it came from.
 
-The oracle is a property, not stored answers: the text a token's span covers, normalised the way the
-model normalises (sentencepiece's own `normalize`, after lowercasing for do_lower_case models), is the
-token's text. Several tokens cut from one original character (NFKC "…" -> ".", ".", ".") share its span
-and together spell its normalisation; a token that starts or ends inside one character's expansion
-("ﬁnal" -> "▁f" "in" "al") gets the smallest span that holds it. Every character outside all spans must normalise to nothing
-(whitespace, removed controls), so spans are neither too wide nor too narrow.
+The oracle is a property, not stored answers (offset_property.py): the text a token's span covers,
+normalised the way the model normalises, is the token's text. Every line of the corpus, every edge text
+and every model variant is checked.
 """
 
 from __future__ import annotations
 
 import pytest
 
+from offset_property import check_offsets_property, normalise
 from spm_fixtures import EDGE_TEXTS, corpus_lines
 
 TEXTS = corpus_lines() + EDGE_TEXTS
-
-
-def _normalise(ours, span_text: str) -> str:
-    if ours.do_lower_case:
-        span_text = "".join(c.lower() for c in span_text)
-    return ours.sp_model.normalize(span_text).removeprefix("▁")
-
-
-def check_offsets_property(ours, text: str, tokens: list[str], spans: list[tuple[int, int]]) -> None:
-    assert len(tokens) == len(spans), text
-    specials = set(ours.all_special_tokens)
-    previous_start = 0
-    i = 0
-    while i < len(tokens):
-        start, end = spans[i]
-        assert 0 <= start < end <= len(text), (text, tokens[i], spans[i])
-        assert start >= previous_start, (text, "spans go backwards", spans)
-        previous_start = start
-        j = i + 1
-        while j < len(tokens) and spans[j] == spans[i]:
-            j += 1  # tokens cut from the same original character(s)
-        group = tokens[i:j]
-        covered = text[start:end]
-        if group == ["▁"]:  # a kept lone "▁" stands for whitespace between two words
-            assert ours.sp_model.normalize("a" + covered + "b") == "▁a▁b", (text, covered)
-        elif len(group) == 1 and group[0] in specials and not ours.split_special_tokens:
-            assert covered == group[0], (text, covered)
-        else:
-            expected = "".join(t.removeprefix("▁") if k == 0 else t for k, t in enumerate(group))
-            normalised = _normalise(ours, covered)
-            if normalised != expected:
-                # a token boundary inside one character's expansion ("ﬁnal" -> "▁f" | "in" | "al"): the span
-                # must be the smallest one that holds the token, and share its edge character with a neighbour
-                assert expected in normalised, (text, group, covered)
-                assert expected not in _normalise(ours, text[start + 1:end]), (text, group, covered)
-                assert expected not in _normalise(ours, text[start:end - 1]), (text, group, covered)
-                neighbours = spans[max(0, i - 1):i] + spans[j:j + 1]
-                assert any(n[1] > start and n[0] < end for n in neighbours), (text, group, covered)
-        i = j
-    covered_chars = set()
-    for start, end in spans:
-        covered_chars.update(range(start, end))
-    for index, ch in enumerate(text):
-        if index not in covered_chars:
-            assert ours.sp_model.normalize("a" + ch + "b") in ("▁ab", "▁a▁b"), (text, index, ch)
 
 
 def test_every_token_of_every_line(variant_pair):
@@ -82,7 +35,7 @@ def test_call_offsets_align_with_ids(base_pair):
             if mask:
                 assert (start, end) == (0, 0)
             elif token != ours.unk_token:
-                assert token.removeprefix("▁") in _normalise(ours, text[start:end]) or token == "▁", (text, token)
+                assert token.removeprefix("▁") in normalise(ours, text[start:end]) or token == "▁", (text, token)
 
 
 def test_pair_offsets_point_into_each_text(base_pair):

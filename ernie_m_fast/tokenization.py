@@ -277,41 +277,60 @@ class ErnieMTokenizer:
         return "".join(tokens).replace(SPIECE_UNDERLINE, " ").strip()
 
     # ------------------------------------------------------------------ text -> segments
-    def _segments(self, text: str, split_special_tokens: bool) -> list[tuple[str, int, bool]]:
-        """(segment, start in the lowered text, is_special) in order; the pieces sentencepiece sees.
+    def _segments(self, text: str, split_special_tokens: bool) -> list[tuple[str, int, bool, list[int] | None]]:
+        """(segment, start, is_special, positions) in order: the pieces of `text` sentencepiece sees.
 
         Splits around special tokens written in the text (unless split_special_tokens) and applies their
-        lstrip/rstrip/single_word flags exactly as transformers' `tokenize` does.
+        lstrip/rstrip/single_word flags exactly as transformers' `tokenize` does. `start` is where the
+        segment begins in `text`; `positions` (index in `text` of each segment character) is set only
+        where single_word glued non-adjacent pieces together, so the segment is not one slice of `text`.
         """
         if split_special_tokens or self._special_re is None or self._special_re.search(text) is None:
-            return [(text, 0, False)] if text else []
-        parts: list[list] = []  # [text, start, is_special]
+            return [(text, 0, False, None)] if text else []
+        parts: list[list] = []  # [content, start, positions]; empty pieces are not parts (transformers' Trie)
         cursor = 0
         for match in self._special_re.finditer(text):
-            parts.append([text[cursor:match.start()], cursor, False])
-            parts.append([match.group(), match.start(), True])
+            if match.start() > cursor:
+                parts.append([text[cursor:match.start()], cursor, None])
+            parts.append([match.group(), match.start(), None])
             cursor = match.end()
-        parts.append([text[cursor:], cursor, False])
-        for i, (content, _, is_special) in enumerate(parts):
-            if not is_special:
+        if cursor < len(text):
+            parts.append([text[cursor:], cursor, None])
+
+        def positions(part) -> list[int]:
+            return part[2] if part[2] is not None else list(range(part[1], part[1] + len(part[0])))
+
+        for i, part in enumerate(parts):
+            content = part[0]
+            if content not in self._added_tokens_encoder:
                 continue
             flags = self._added_tokens_decoder[self._added_tokens_encoder[content]]
             left = parts[i - 1] if i > 0 else None
             right = parts[i + 1] if i + 1 < len(parts) else None
             if flags.rstrip and right and right[0]:
-                stripped = right[0].lstrip()
-                right[1] += len(right[0]) - len(stripped)
-                right[0] = stripped
+                removed = len(right[0]) - len(right[0].lstrip())
+                right[0], right[1] = right[0][removed:], right[1] + removed
+                right[2] = right[2][removed:] if right[2] is not None else None
             if flags.lstrip and left and left[0]:
-                left[0] = left[0].rstrip()
+                kept = len(left[0].rstrip())
+                left[0], left[2] = left[0][:kept], (left[2][:kept] if left[2] is not None else None)
             if flags.single_word and left and left[0] and left[0][-1] != " ":
-                left[0] += content  # transformers glues the token to the word and encodes it as text
-                parts[i][0] = ""
+                # transformers glues the token to the word before it and encodes the result as text
+                left[2] = positions(left) + positions(part)
+                left[0] += content
+                part[0] = ""
             elif flags.single_word and right and right[0] and right[0][0] != " ":
-                right[0] = content + right[0]
-                right[1] = parts[i][1]
-                parts[i][0] = ""
-        return [(c, s, sp) for c, s, sp in parts if c]
+                right[2] = positions(part) + positions(right)
+                right[0], right[1] = content + right[0], part[1]
+                part[0] = ""
+        segments = []
+        for content, start, where in parts:
+            if not content:
+                continue
+            if where is not None and where == list(range(where[0], where[0] + len(where))):
+                where = None  # glued pieces that happened to be adjacent: a plain slice after all
+            segments.append((content, start, content in self._added_tokens_encoder, where))
+        return segments
 
     def _prepare_text(self, text: str) -> str:
         if not self.do_lower_case:
@@ -383,7 +402,7 @@ class ErnieMTokenizer:
             logger.warning(f"Keyword arguments {kwargs} not recognized.")
         split = self.split_special_tokens if split_special_tokens is None else split_special_tokens
         tokens: list[str] = []
-        for segment, _, is_special in self._segments(self._prepare_text(text), split):
+        for segment, _, is_special, _ in self._segments(self._prepare_text(text), split):
             if is_special:
                 tokens.append(segment)
             else:
@@ -416,7 +435,7 @@ class ErnieMTokenizer:
         for i, plan in plans.items():
             plain[i] = None
         plain_rows = [t for t in plain if t is not None]
-        plain_rows.extend(seg for i in with_special for seg, _, is_special in plans[i] if not is_special)
+        plain_rows.extend(seg for i in with_special for seg, _, is_special, _ in plans[i] if not is_special)
         encoded = self._encode_plain_segments(plain_rows)
         out: list[list[int]] = []
         cursor = 0
@@ -428,7 +447,7 @@ class ErnieMTokenizer:
                 out.append(None)
         for i in with_special:
             ids: list[int] = []
-            for seg, _, is_special in plans[i]:
+            for seg, _, is_special, _ in plans[i]:
                 if is_special:
                     ids.append(self._added_tokens_encoder[seg])
                 else:
@@ -445,7 +464,7 @@ class ErnieMTokenizer:
         origin = self._lowered_to_original(text, prepared)
         tokens: list[str] = []
         spans: list[Span] = []
-        for segment, start, is_special in self._segments(prepared, split):
+        for segment, start, is_special, where in self._segments(prepared, split):
             if is_special:
                 seg_tokens, seg_spans = [segment], [(0, len(segment))]
             else:
@@ -453,7 +472,7 @@ class ErnieMTokenizer:
                 seg_tokens, seg_spans = tokens_and_spans(self._checked_pieces(segment), normalized, char_offsets)
             tokens.extend(seg_tokens)
             for s, e in seg_spans:
-                s, e = s + start, e + start
+                s, e = (where[s], where[e - 1] + 1) if where is not None else (s + start, e + start)
                 if origin is not None:
                     s, e = origin[s], origin[e - 1] + 1
                 spans.append((s, e))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Mapping
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -324,9 +324,3 @@ def to_dict_of_lists(encoded_inputs) -> dict:
             f"not {type(encoded_inputs).__name__}"
         )
     return {key: to_python(value) for key, value in encoded_inputs.items()}
-
-
-def ensure_rectangular(name: str, rows: Sequence) -> None:
-    lengths = {len(r) for r in rows}
-    if len(lengths) > 1:
-        raise ValueError(f"rows of `{name}` have different lengths {sorted(lengths)}")

@@ -298,3 +298,40 @@ def test_random_texts_match(variant_pair):
     assert ours(texts)["input_ids"] == [oracle(theirs, "encode", t) for t in texts]
     for text in texts[:60]:  # offsets hold on random text too
         check_offsets_property(ours, text, *ours.tokenize_with_offsets(text))
+
+
+def test_special_token_strip_flags_match(tiny_dir, tmp_path):
+    """lstrip/rstrip/single_word on special tokens change how text around them is split (AddedToken flags)."""
+    from transformers import AddedToken
+    from transformers import ErnieMTokenizer as Theirs
+
+    from ernie_m_fast import ErnieMTokenizer as Ours
+
+    flags = dict(mask_token=AddedToken("[MASK]", lstrip=True, rstrip=True), sep_token=AddedToken("[SEP]", single_word=True))
+    theirs, ours = Theirs.from_pretrained(tiny_dir, **flags), Ours.from_pretrained(tiny_dir, **flags)
+    texts = ["a [MASK] b", "x[MASK]y", "  [MASK]  ", "word[SEP] next", "[SEP]tail", "go [SEP] on", "a [MASK][SEP]b"]
+    for text in texts:
+        assert ours.tokenize(text) == theirs.tokenize(text), text
+        assert ours.encode(text) == theirs.encode(text), text
+    ours.save_pretrained(tmp_path)  # the flags travel through tokenizer_config.json, both ways
+    assert [Theirs.from_pretrained(tmp_path).encode(t) for t in texts] == [theirs.encode(t) for t in texts]
+    assert [Ours.from_pretrained(tmp_path).encode(t) for t in texts] == [theirs.encode(t) for t in texts]
+    for text in texts:
+        tokens, spans = Ours.from_pretrained(tmp_path).tokenize_with_offsets(text)
+        assert all(0 <= s < e <= len(text) for s, e in spans), text
+
+
+def test_subword_sampling_keeps_the_text(tiny_dir):
+    """sp_model_kwargs enable_sampling (random segmentations, as transformers): tokens still spell the text."""
+    from ernie_m_fast import ErnieMTokenizer as Ours
+
+    sampled = Ours.from_pretrained(tiny_dir, sp_model_kwargs=dict(enable_sampling=True, alpha=0.5, nbest_size=-1))
+    plain = Ours.from_pretrained(tiny_dir)
+    segmentations = set()
+    for text in corpus_lines()[:30]:
+        tokens = sampled.tokenize(text)
+        segmentations.add(tuple(tokens))
+        assert "".join(tokens).replace("▁", "") == "".join(plain.tokenize(text)).replace("▁", ""), text
+        assert sampled(text)["input_ids"][0] == sampled.cls_token_id
+    sample_runs = {tuple(sampled.tokenize(corpus_lines()[0])) for _ in range(20)}
+    assert len(sample_runs) > 1  # sampling is on

@@ -43,6 +43,11 @@ logger = logging.getLogger("ernie_m_fast.tokenization")
 # transformers' SPECIAL_TOKENS_ATTRIBUTES order; it decides the ids of special tokens missing from vocab.txt
 SPECIAL_TOKEN_ROLES = ("unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
 
+# PaddleNLP's table, which transformers' ErnieM reads but never defines: full-width ASCII (U+FF01-U+FF5E)
+# to its half-width form. Offsets do not need it (sentencepiece's own normalisation is followed exactly).
+SP_CHAR_MAPPING = {chr(c): chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F)}
+_SP_CHAR_TABLE = str.maketrans(SP_CHAR_MAPPING)
+
 # what sentencepiece raises for a str it cannot encode (lone surrogates); types are checked before it runs
 _SP_TEXT_ERRORS = (RuntimeError, UnicodeError, TypeError)
 
@@ -106,6 +111,7 @@ class ErnieMTokenizer:
     # attention_mask is returned by default: a superset of transformers' ErnieM (input_ids only)
     model_input_names = ["input_ids", "attention_mask"]
     pad_token_type_id = 0
+    SP_CHAR_MAPPING = SP_CHAR_MAPPING
 
     def __init__(
         self,
@@ -477,6 +483,10 @@ class ErnieMTokenizer:
                     s, e = origin[s], origin[e - 1] + 1
                 spans.append((s, e))
         return tokens, spans
+
+    def clean_text(self, text: str) -> str:
+        """Full-width ASCII to half-width (PaddleNLP's `clean_text`; transformers' raises AttributeError)."""
+        return _check_text(text, "text").translate(_SP_CHAR_TABLE)
 
     def get_offset_mapping(self, text: str | None) -> list[Span] | None:
         """(start, end) in `text` of every token of `tokenize(text)`; None for None (as transformers)."""

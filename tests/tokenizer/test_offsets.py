@@ -88,3 +88,13 @@ def test_transformers_offsets_are_broken(base_pair):
     with pytest.raises(NotImplementedError):
         theirs("hello", return_offsets_mapping=True)
     assert ours.get_offset_mapping("hello") and ours.get_offset_mapping(None) is None
+
+
+def test_clean_text_maps_full_width_ascii(base_pair):
+    theirs, ours = base_pair
+    full = "".join(chr(c) for c in range(0xFF01, 0xFF5F))
+    half = "".join(chr(c) for c in range(0x21, 0x7F))
+    assert ours.clean_text(full + "　中文ｶ") == half + "　中文ｶ"  # only U+FF01-U+FF5E change
+    assert ours.SP_CHAR_MAPPING["Ａ"] == "A"
+    with pytest.raises(AttributeError):
+        theirs.clean_text("Ａ")

@@ -14,7 +14,9 @@ character by character.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import gc
 import logging
 import os
 import re
@@ -81,6 +83,17 @@ class SpecialToken:
 
     def __repr__(self) -> str:
         return f"SpecialToken({self.content!r})"
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _lower_per_char(text: str) -> str:
@@ -671,7 +684,14 @@ class ErnieMTokenizer:
         pending.extend(words)
         return ("batch", (start, len(words)))
 
-    def _encode_examples(self, examples: list, batched: bool, *, add_special_tokens, padding, truncation, max_length,
+    def _encode_examples(self, examples: list, batched: bool, **options) -> BatchEncoding:
+        # A batch allocates tens of thousands of small lists; with torch and transformers imported, the
+        # cyclic GC then runs full collections over ~250k live objects, about 40% of the batch time. What
+        # is allocated here holds no reference cycles, so collection is paused for the call (and restored).
+        with _gc_paused():
+            return self._encode_examples_unpaused(examples, batched, **options)
+
+    def _encode_examples_unpaused(self, examples: list, batched: bool, *, add_special_tokens, padding, truncation, max_length,
                          stride, is_split_into_words, pad_to_multiple_of, padding_side, return_tensors,
                          return_token_type_ids, return_attention_mask, return_overflowing_tokens,
                          return_special_tokens_mask, return_offsets_mapping, return_length, verbose,

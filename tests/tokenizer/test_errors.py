@@ -83,3 +83,22 @@ def test_missing_files_and_hub_errors_are_clear(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "huggingface_hub", None)  # not installed
     with pytest.raises(ImportError, match="huggingface_hub"):
         ErnieMTokenizer.from_pretrained("no-such-user/no-such-ernie-m")
+
+
+def test_garbage_collector_state_is_restored(base_pair):
+    """Batches pause the cyclic GC while they run; it must come back on, also after an error."""
+    import gc
+
+    _, ours = base_pair
+    assert gc.isenabled()
+    ours(["a", "b"])
+    assert gc.isenabled()
+    with pytest.raises(TypeError):
+        ours(["a", None])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        ours(["a"])
+        assert not gc.isenabled()  # a caller's choice is left alone
+    finally:
+        gc.enable()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import gc
+import json
 import logging
 import os
 import re
@@ -85,6 +86,21 @@ class SpecialToken:
         return f"SpecialToken({self.content!r})"
 
 
+# tokenizer_config.json keys other libraries write that mean nothing to this tokenizer
+_KNOWN_IGNORED_INIT_KEYS = frozenset({
+    "tokenizer_file", "special_tokens_map_file", "processor_class", "use_fast", "trust_remote_code",
+    "extra_special_tokens", "bos_token", "eos_token", "legacy", "auto_map",
+})
+
+
+def _is_json_value(value) -> bool:
+    try:
+        json.dumps(value)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
 @contextlib.contextmanager
 def _gc_paused():
     was_enabled = gc.isenabled()
@@ -144,6 +160,7 @@ class ErnieMTokenizer:
         clean_up_tokenization_spaces: bool = False,
         split_special_tokens: bool = False,
         added_tokens_decoder: dict | None = None,
+        model_input_names: list[str] | None = None,
         **kwargs,
     ) -> None:
         if padding_side not in ("left", "right") or truncation_side not in ("left", "right"):
@@ -158,9 +175,16 @@ class ErnieMTokenizer:
         self.truncation_side = truncation_side
         self.clean_up_tokenization_spaces = bool(clean_up_tokenization_spaces)
         self.split_special_tokens = bool(split_special_tokens)
-        self.init_kwargs = dict(kwargs)  # kept for save_pretrained (e.g. name_or_path, auto_map)
-        kwargs.pop("name_or_path", None)
-        self.name_or_path = self.init_kwargs.get("name_or_path", "")
+        if model_input_names is not None:  # e.g. ["input_ids"]: no attention_mask by default, as transformers
+            self.model_input_names = list(model_input_names)
+        self.name_or_path = os.fspath(kwargs.pop("name_or_path", ""))
+        if not kwargs.get("additional_special_tokens"):  # transformers writes an empty list
+            kwargs.pop("additional_special_tokens", None)
+        ignored = sorted(set(kwargs) - _KNOWN_IGNORED_INIT_KEYS)
+        if ignored:
+            logger.warning(f"ErnieMTokenizer ignores the arguments {ignored}")
+        # saved again by save_pretrained, so a config written by other tools survives a round trip
+        self.init_kwargs = {k: v for k, v in kwargs.items() if _is_json_value(v)}
 
         self.sp_model = spm.SentencePieceProcessor()
         self.sp_model.Load(self.sentencepiece_model_ckpt)
@@ -888,8 +912,7 @@ class ErnieMTokenizer:
                 for token, index in extra.items():
                     decoder.setdefault(str(index), {"content": token, "special": False, "normalized": True})
                 config["added_tokens_decoder"] = decoder
-        for key in ("tokenizer_class", "auto_map", "extra_special_tokens", "additional_special_tokens",
-                    *cls.vocab_files_names):
+        for key in ("tokenizer_class", "extra_special_tokens", *cls.vocab_files_names):
             config.pop(key, None)
         config.update(kwargs)
         config.setdefault("name_or_path", os.fspath(pretrained_model_name_or_path))
@@ -912,7 +935,9 @@ class ErnieMTokenizer:
         if os.path.isfile(save_directory):
             raise ValueError(f"{save_directory} is a file; save_pretrained needs a directory")
         os.makedirs(save_directory, exist_ok=True)
-        config = {k: v for k, v in self.init_kwargs.items() if k != "name_or_path"}
+        config = dict(self.init_kwargs)
+        if self.model_input_names != type(self).model_input_names:
+            config["model_input_names"] = self.model_input_names
         config.update(
             added_tokens_decoder={str(i): tok.to_json() for i, tok in sorted(self._added_tokens_decoder.items())},
             clean_up_tokenization_spaces=self.clean_up_tokenization_spaces,

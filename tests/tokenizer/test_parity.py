@@ -335,3 +335,19 @@ def test_subword_sampling_keeps_the_text(tiny_dir):
         assert sampled(text)["input_ids"][0] == sampled.cls_token_id
     sample_runs = {tuple(sampled.tokenize(corpus_lines()[0])) for _ in range(20)}
     assert len(sample_runs) > 1  # sampling is on
+
+
+def test_input_ids_only_mode_is_exactly_transformers(tiny_dir, tmp_path):
+    """model_input_names=["input_ids"] turns off the default attention_mask: byte-for-byte transformers."""
+    from transformers import ErnieMTokenizer as Theirs
+
+    from ernie_m_fast import ErnieMTokenizer as Ours
+
+    theirs = Theirs.from_pretrained(tiny_dir)
+    ours = Ours.from_pretrained(tiny_dir, model_input_names=["input_ids"])
+    for kwargs in (dict(), dict(padding=True), dict(padding="max_length", max_length=12, truncation=True)):
+        assert dict(ours(PAIRS_FIRST, **kwargs)) == dict(theirs(PAIRS_FIRST, **kwargs))
+        assert dict(ours(PAIRS_FIRST[0], **kwargs)) == dict(theirs(PAIRS_FIRST[0], **kwargs))
+    ours.save_pretrained(tmp_path)
+    assert Ours.from_pretrained(tmp_path).model_input_names == ["input_ids"]
+    assert Theirs.from_pretrained(tmp_path)(PAIRS_FIRST[0]).keys() == {"input_ids"}

@@ -98,3 +98,12 @@ def test_clean_text_maps_full_width_ascii(base_pair):
     assert ours.SP_CHAR_MAPPING["Ａ"] == "A"
     with pytest.raises(AttributeError):
         theirs.clean_text("Ａ")
+
+
+def test_pre_split_words_get_offsets_within_each_word(base_pair):
+    _, ours = base_pair
+    words = ["Hello", "世界！", "x2y", "Ｆｕｌｌ"]
+    enc = ours(words, is_split_into_words=True, return_offsets_mapping=True)
+    expected = [span for word in words for span in ours.get_offset_mapping(word)]
+    assert enc["offset_mapping"] == [(0, 0)] + expected + [(0, 0)]
+    assert len(enc["offset_mapping"]) == len(enc["input_ids"])

@@ -189,9 +189,10 @@ class ErnieMTokenizer:
         self.sp_model = spm.SentencePieceProcessor()
         self.sp_model.Load(self.sentencepiece_model_ckpt)
         if self.vocab_file is not None:
-            self.vocab = files.load_vocab(self.vocab_file)
+            self._vocab_lines = files.read_vocab_lines(self.vocab_file)
         else:
-            self.vocab = {self.sp_model.id_to_piece(i): i for i in range(self.sp_model.get_piece_size())}
+            self._vocab_lines = [self.sp_model.id_to_piece(i) for i in range(self.sp_model.get_piece_size())]
+        self.vocab = files.vocab_from_lines(self._vocab_lines)
         self.reverse_vocab = {v: k for k, v in self.vocab.items()}
 
         roles = dict(unk_token=unk_token, sep_token=sep_token, pad_token=pad_token, cls_token=cls_token, mask_token=mask_token)
@@ -924,7 +925,7 @@ class ErnieMTokenizer:
         prefix = f"{filename_prefix}-" if filename_prefix else ""
         vocab_path = os.path.join(save_directory, prefix + files.VOCAB_FILE)
         model_path = os.path.join(save_directory, files.SENTENCEPIECE_FILE)
-        files.write_vocab(vocab_path, self.vocab)
+        files.write_vocab_lines(vocab_path, self._vocab_lines)
         with open(model_path, "wb") as f:
             f.write(self.sp_model.serialized_model_proto())
         return vocab_path, model_path

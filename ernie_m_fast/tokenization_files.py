@@ -22,22 +22,22 @@ REQUIRED_FILES = (SENTENCEPIECE_FILE,)
 OPTIONAL_FILES = (VOCAB_FILE, CONFIG_FILE, SPECIAL_TOKENS_MAP_FILE, ADDED_TOKENS_FILE)
 
 
-def load_vocab(path: str) -> dict[str, int]:
-    """vocab.txt -> {token: line number}; a repeated token keeps its last line (as transformers does)."""
-    vocab: dict[str, int] = {}
+def read_vocab_lines(path: str) -> list[str]:
+    """The tokens of vocab.txt, one per line, in id order."""
     with open(path, encoding="utf-8") as f:
-        for index, line in enumerate(f):
-            vocab[line.rstrip("\n")] = index
-    return vocab
+        return [line.rstrip("\n") for line in f]
 
 
-def write_vocab(path: str, vocab: dict[str, int]) -> None:
-    ordered = sorted(vocab.items(), key=lambda kv: kv[1])
-    if [i for _, i in ordered] != list(range(len(ordered))):
-        # a gap would shift every later id on reload: refuse rather than write a different vocabulary
-        raise ValueError(f"cannot write {path}: vocabulary ids are not consecutive from 0")
+def vocab_from_lines(lines: list[str]) -> dict[str, int]:
+    """{token: line number}; a repeated token keeps its last line (as transformers does)."""
+    return {token: index for index, token in enumerate(lines)}
+
+
+def write_vocab_lines(path: str, lines: list[str]) -> None:
+    # the lines as read, repeats included: writing the dict instead would close the gaps a repeated
+    # token leaves and shift every later id (transformers does that, with a warning)
     with open(path, "w", encoding="utf-8") as f:
-        f.write("".join(token + "\n" for token, _ in ordered))
+        f.write("".join(token + "\n" for token in lines))
 
 
 def read_json(path: str) -> dict[str, Any]:

@@ -60,3 +60,19 @@ def test_pickle_and_deepcopy(base_pair):
     expected = ours(TEXTS, return_offsets_mapping=True)
     for clone in (pickle.loads(pickle.dumps(ours)), copy.deepcopy(ours)):
         assert clone(TEXTS, return_offsets_mapping=True) == expected
+
+
+def test_repeated_vocab_lines_survive_a_round_trip(tiny_dir, tmp_path):
+    """A token listed twice in vocab.txt leaves a gap in the ids; saving must not close it."""
+    import shutil
+
+    src = tmp_path / "dup"
+    shutil.copytree(tiny_dir, src)
+    lines = (src / "vocab.txt").read_text(encoding="utf-8").split("\n")[:-1]
+    lines.insert(10, lines[20])  # the token of line 20 now also sits on line 10 (its last line wins)
+    (src / "vocab.txt").write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    theirs, ours = Theirs.from_pretrained(src), Ours.from_pretrained(src)
+    assert [ours.encode(t) for t in TEXTS] == [theirs.encode(t) for t in TEXTS]
+    ours.save_pretrained(tmp_path / "saved")
+    assert (tmp_path / "saved" / "vocab.txt").read_bytes() == (src / "vocab.txt").read_bytes()
+    assert [Ours.from_pretrained(tmp_path / "saved").encode(t) for t in TEXTS] == [theirs.encode(t) for t in TEXTS]

@@ -502,25 +502,42 @@ class ErnieMTokenizer:
 
     def tokenize_with_offsets(self, text: str, split_special_tokens: bool | None = None):
         """(tokens, spans): ErnieM tokens of `text` and each one's (start, end) in `text`."""
-        _check_text(text, "text")
+        return self.tokenize_batch_with_offsets([text], split_special_tokens)[0]
+
+    def tokenize_batch_with_offsets(self, texts: Sequence[str], split_special_tokens: bool | None = None):
+        """[(tokens, spans)] for many texts, with one sentencepiece call for all of them."""
         split = self.split_special_tokens if split_special_tokens is None else split_special_tokens
-        prepared = self._prepare_text(text)
-        origin = self._lowered_to_original(text, prepared)
-        tokens: list[str] = []
-        spans: list[Span] = []
-        for segment, start, is_special, where in self._segments(prepared, split):
-            if is_special:
-                seg_tokens, seg_spans = [segment], [(0, len(segment))]
-            else:
-                normalized, char_offsets = self.sp_model.normalize(segment, with_offsets=True)
-                seg_tokens, seg_spans = tokens_and_spans(self._checked_pieces(segment), normalized, char_offsets)
-            tokens.extend(seg_tokens)
-            for s, e in seg_spans:
-                s, e = (where[s], where[e - 1] + 1) if where is not None else (s + start, e + start)
-                if origin is not None:
-                    s, e = origin[s], origin[e - 1] + 1
-                spans.append((s, e))
-        return tokens, spans
+        prepared, plans = [], []
+        for i, text in enumerate(texts):
+            _check_text(text, f"text #{i}" if len(texts) > 1 else "text")
+            prepared.append(self._prepare_text(text))
+            plans.append(self._segments(prepared[-1], split))
+        plain = [seg for plan in plans for seg, _, is_special, _ in plan if not is_special]
+        try:
+            pieces_batch = self._sp_pieces(plain)
+            normalized_batch = self.sp_model.normalize(plain, with_offsets=True) if plain else []
+        except _SP_TEXT_ERRORS as exc:
+            raise ValueError(f"sentencepiece cannot encode this text (lone surrogate characters?): {exc}") from exc
+        plain_results = iter(zip(pieces_batch, normalized_batch))
+        out = []
+        for text, lowered, plan in zip(texts, prepared, plans):
+            origin = self._lowered_to_original(text, lowered)
+            tokens: list[str] = []
+            spans: list[Span] = []
+            for segment, start, is_special, where in plan:
+                if is_special:
+                    seg_tokens, seg_spans = [segment], [(0, len(segment))]
+                else:
+                    pieces, (normalized, char_offsets) = next(plain_results)
+                    seg_tokens, seg_spans = tokens_and_spans(pieces, normalized, char_offsets)
+                tokens.extend(seg_tokens)
+                for s, e in seg_spans:
+                    s, e = (where[s], where[e - 1] + 1) if where is not None else (s + start, e + start)
+                    if origin is not None:
+                        s, e = origin[s], origin[e - 1] + 1
+                    spans.append((s, e))
+            out.append((tokens, spans))
+        return out
 
     def clean_text(self, text: str) -> str:
         """Full-width ASCII to half-width (PaddleNLP's `clean_text`; transformers' raises AttributeError)."""
@@ -683,9 +700,9 @@ class ErnieMTokenizer:
             return example[0], example[1]
         return example, None
 
-    def _sequence_ids(self, sequence, is_split_into_words: bool, with_offsets: bool, split_special: bool, pending: list):
-        """Plan the encoding of one sequence: ("ids", ids), ("ids+offsets", (ids, offsets)), or
-        ("batch", (start, count)) for texts appended to `pending`, which all go to sentencepiece together.
+    def _sequence_ids(self, sequence, is_split_into_words: bool, pending: list):
+        """Plan the encoding of one sequence: ("ids", ids) when it is ids or tokens already, else
+        ("batch", (start, count)) for its texts appended to `pending`, which go to sentencepiece together.
         """
         if isinstance(sequence, str):
             words = [sequence]
@@ -697,14 +714,6 @@ class ErnieMTokenizer:
             return ("ids", self.convert_tokens_to_ids(list(sequence)))  # already tokens
         else:
             raise TypeError(f"cannot encode a {type(sequence).__name__} ({sequence!r:.60}); pass a str")
-        if with_offsets:
-            ids: list[int] = []
-            offsets: list[Span] = []
-            for word in words:
-                tokens, spans = self.tokenize_with_offsets(word, split_special)
-                ids.extend(self.convert_tokens_to_ids(tokens))
-                offsets.extend(spans)
-            return ("ids+offsets", (ids, offsets))
         start = len(pending)
         pending.extend(words)
         return ("batch", (start, len(words)))
@@ -756,21 +765,29 @@ class ErnieMTokenizer:
             if first is None:
                 raise TypeError("text must be a str, not None")
             scheduled.append((
-                self._sequence_ids(first, is_split_into_words, return_offsets_mapping, split, pending),
-                None if second is None else self._sequence_ids(second, is_split_into_words, return_offsets_mapping, split, pending),
+                self._sequence_ids(first, is_split_into_words, pending),
+                None if second is None else self._sequence_ids(second, is_split_into_words, pending),
             ))
-        encoded_pending = self.encode_texts(pending, split) if pending else []
+        if return_offsets_mapping:
+            with_spans = self.tokenize_batch_with_offsets(pending, split)
+            encoded_pending = [self.convert_tokens_to_ids(tokens) for tokens, _ in with_spans]
+            spans_pending = [spans for _, spans in with_spans]
+        else:
+            encoded_pending = self.encode_texts(pending, split) if pending else []
 
         def resolve(entry):
             if entry is None:
                 return None, None
             kind, payload = entry
             if kind == "ids":
+                if return_offsets_mapping:
+                    raise ValueError("return_offsets_mapping needs text: ids or tokens carry no character positions")
                 return payload, None
-            if kind == "ids+offsets":
-                return payload
             start, count = payload
-            return list(chain.from_iterable(encoded_pending[start:start + count])), None
+            ids = list(chain.from_iterable(encoded_pending[start:start + count]))
+            if not return_offsets_mapping:
+                return ids, None
+            return ids, list(chain.from_iterable(spans_pending[start:start + count]))
 
         # 2. truncation and special tokens per example (transformers' prepare_for_model)
         rows = []

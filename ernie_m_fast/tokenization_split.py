@@ -12,6 +12,7 @@ cached (`PieceTable`): encoding a batch is then a table look-up per piece, not a
 
 from __future__ import annotations
 
+import functools
 from itertools import chain
 from typing import Callable, Sequence
 
@@ -28,7 +29,8 @@ def is_cjk_ideograph(ch: str) -> bool:
     return "\u4e00" <= ch <= "\u9fff"
 
 
-def split_piece(piece: str) -> list[tuple[int, int]]:
+@functools.lru_cache(maxsize=1 << 16)  # pieces repeat endlessly; the offsets path splits by string
+def split_piece(piece: str) -> tuple[tuple[int, int], ...]:
     """The `(start, end)` slices of `piece` that ErnieM emits as tokens, in order.
 
     Mirrors transformers' `_tokenize` inner loop exactly, including its quirks: a "▁" directly before
@@ -52,7 +54,7 @@ def split_piece(piece: str) -> list[tuple[int, int]]:
             last = i
     if len(piece) > last:
         spans.append((last, len(piece)))
-    return spans
+    return tuple(spans)
 
 
 def keep_lone_underline(pieces: Sequence[str], index: int) -> bool:

@@ -102,3 +102,32 @@ def test_garbage_collector_state_is_restored(base_pair):
         assert not gc.isenabled()  # a caller's choice is left alone
     finally:
         gc.enable()
+
+
+def test_hub_repo_id_loads_through_hf_hub_download(tiny_dir, monkeypatch):
+    """The repo-id path, with huggingface_hub's download replaced by the local files (nothing is fetched)."""
+    import os
+
+    import huggingface_hub
+    from huggingface_hub.utils import EntryNotFoundError
+
+    asked = []
+
+    def fake_download(repo_id, filename, **kwargs):
+        asked.append((repo_id, filename, kwargs.get("revision")))
+        path = os.path.join(tiny_dir, filename)
+        if not os.path.exists(path):
+            raise EntryNotFoundError(f"{filename} not in {repo_id}")
+        return path
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    tok = ErnieMTokenizer.from_pretrained("someone/ernie-m-tiny", revision="main")
+    assert tok.encode("Hello 世界") == ErnieMTokenizer.from_pretrained(tiny_dir).encode("Hello 世界")
+    assert ("someone/ernie-m-tiny", "sentencepiece.bpe.model", "main") in asked
+    assert tok.name_or_path == "someone/ernie-m-tiny"
+
+
+def test_offsets_need_text(base_pair):
+    _, ours = base_pair
+    with pytest.raises(ValueError, match="offsets"):
+        ours.encode_plus([5, 6, 7], return_offsets_mapping=True)

@@ -20,6 +20,8 @@ import time
 SCENARIOS = {
     "ids": {},
     "padded_pt": dict(padding=True, truncation=True, max_length=128, return_tensors="pt"),
+    # transformers cannot return offsets: its baseline here is the same call without them
+    "offsets": dict(padding=True, return_offsets_mapping=True),
 }
 
 
@@ -41,7 +43,8 @@ def _best_time(fn, repeats: int) -> float:
 
 
 def _same_output(a, b) -> bool:
-    if set(a.keys()) != set(b.keys()):
+    """b holds everything a holds, equal (b may add offset_mapping, which a cannot have)."""
+    if set(a.keys()) != set(b.keys()) - {"offset_mapping"}:
         return False
     for key in a:
         x, y = a[key], b[key]
@@ -72,6 +75,7 @@ def run(n_sentences: int = 2000, tokenizer_dir: str | None = None, repeats: int 
     result = {"n_sentences": n_sentences, "vocab_size": ours.vocab_size, "repeats": repeats, "scenarios": {}}
     for name, kwargs in SCENARIOS.items():
         their_kwargs = dict(kwargs, return_attention_mask=True)  # ours returns the mask by default
+        their_kwargs.pop("return_offsets_mapping", None)
         expected = theirs(sentences, **their_kwargs)
         got = ours(sentences, **kwargs)  # also the warm-up: fills the per-piece cache
         identical = _same_output(expected, got)
@@ -92,7 +96,10 @@ def run(n_sentences: int = 2000, tokenizer_dir: str | None = None, repeats: int 
         if verbose:
             print(f"{name:>10}: transformers {t_theirs * 1e3:8.1f} ms | ernie_m_fast {t_ours * 1e3:7.1f} ms | "
                   f"speed-up {t_theirs / t_ours:5.1f}x | identical output: {identical}")
-    result["speedup"] = min(s["speedup"] for s in result["scenarios"].values())
+    # the headline: same work on both sides (the offsets scenario does more work than its baseline)
+    result["speedup"] = min(result["scenarios"][name]["speedup"] for name in ("ids", "padded_pt"))
+    if verbose:
+        print(f"speed-up (same outputs, same work): {result['speedup']:.1f}x on {n_sentences} sentences")
     return result
 
 

@@ -10,6 +10,10 @@ needed at run time. What differs on purpose (see docs/tokenizer.md):
 Speed: a batch is segmented by one call to sentencepiece's batch encoder, and ErnieM's extra splitting
 of each piece is looked up in a per-vocabulary-entry cache (`PieceTable`) instead of being redone
 character by character.
+
+The data flows text -> tokenization_text (lowercasing, special tokens) -> sentencepiece ->
+tokenization_split (ErnieM's cuts, ids) / tokenization_offsets (spans) -> tokenization_batch
+(truncation, padding, tensors). tokenization_files reads and writes the tokenizer directory.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ from .tokenization_batch import (
 )
 from .tokenization_offsets import Span, tokens_and_spans
 from .tokenization_split import SPIECE_UNDERLINE, PieceTable, map_sp_batch, split_pieces
+from .tokenization_text import (SpecialToken, lowercase_outside_special_tokens, lowered_to_original,
+                               split_around_special_tokens)
 from .tiny import train_tiny_tokenizer  # noqa: F401  (re-exported: ernie_m_fast.tokenization.train_tiny_tokenizer)
 
 logger = logging.getLogger("ernie_m_fast.tokenization")
@@ -53,37 +59,6 @@ _SP_CHAR_TABLE = str.maketrans(SP_CHAR_MAPPING)
 
 # what sentencepiece raises for a str it cannot encode (lone surrogates); types are checked before it runs
 _SP_TEXT_ERRORS = (RuntimeError, UnicodeError, TypeError)
-
-
-class SpecialToken:
-    """A special token and how text around it is split (transformers' AddedToken flags)."""
-
-    __slots__ = ("content", "lstrip", "rstrip", "single_word", "normalized", "special")
-
-    def __init__(self, content: str, lstrip=False, rstrip=False, single_word=False, normalized=False, special=True):
-        if not isinstance(content, str) or not content:
-            raise ValueError(f"a special token must be a non-empty string, not {content!r}")
-        self.content, self.lstrip, self.rstrip = content, bool(lstrip), bool(rstrip)
-        self.single_word, self.normalized, self.special = bool(single_word), bool(normalized), bool(special)
-
-    @classmethod
-    def coerce(cls, value) -> "SpecialToken":
-        if isinstance(value, SpecialToken):
-            return value
-        if isinstance(value, str):
-            return cls(value)
-        if isinstance(value, dict):  # tokenizer_config.json's added_tokens_decoder / special_tokens_map.json
-            return cls(value["content"], value.get("lstrip", False), value.get("rstrip", False),
-                       value.get("single_word", False), value.get("normalized", False), value.get("special", True))
-        if hasattr(value, "content"):  # transformers' or tokenizers' AddedToken
-            return cls(value.content, value.lstrip, value.rstrip, value.single_word, value.normalized, value.special)
-        raise TypeError(f"a special token must be a str or an AddedToken, not {type(value).__name__}")
-
-    def to_json(self) -> dict:
-        return {name: getattr(self, name) for name in self.__slots__}
-
-    def __repr__(self) -> str:
-        return f"SpecialToken({self.content!r})"
 
 
 # tokenizer_config.json keys other libraries write that mean nothing to this tokenizer
@@ -110,12 +85,6 @@ def _gc_paused():
     finally:
         if was_enabled:
             gc.enable()
-
-
-def _lower_per_char(text: str) -> str:
-    # transformers lowercases one character at a time (a regex with `(.+?)`), so the context rule of
-    # str.lower() for a final capital sigma never fires; per-character lowering is the same otherwise.
-    return "".join(c.lower() for c in text) if "Σ" in text else text.lower()
 
 
 def _check_text(value, what: str) -> str:
@@ -321,84 +290,13 @@ class ErnieMTokenizer:
         return "".join(tokens).replace(SPIECE_UNDERLINE, " ").strip()
 
     # ------------------------------------------------------------------ text -> segments
-    def _segments(self, text: str, split_special_tokens: bool) -> list[tuple[str, int, bool, list[int] | None]]:
-        """(segment, start, is_special, positions) in order: the pieces of `text` sentencepiece sees.
-
-        Splits around special tokens written in the text (unless split_special_tokens) and applies their
-        lstrip/rstrip/single_word flags exactly as transformers' `tokenize` does. `start` is where the
-        segment begins in `text`; `positions` (index in `text` of each segment character) is set only
-        where single_word glued non-adjacent pieces together, so the segment is not one slice of `text`.
-        """
+    def _segments(self, text: str, split_special_tokens: bool):
         if split_special_tokens or self._special_re is None or self._special_re.search(text) is None:
             return [(text, 0, False, None)] if text else []
-        parts: list[list] = []  # [content, start, positions]; empty pieces are not parts (transformers' Trie)
-        cursor = 0
-        for match in self._special_re.finditer(text):
-            if match.start() > cursor:
-                parts.append([text[cursor:match.start()], cursor, None])
-            parts.append([match.group(), match.start(), None])
-            cursor = match.end()
-        if cursor < len(text):
-            parts.append([text[cursor:], cursor, None])
-
-        def positions(part) -> list[int]:
-            return part[2] if part[2] is not None else list(range(part[1], part[1] + len(part[0])))
-
-        for i, part in enumerate(parts):
-            content = part[0]
-            if content not in self._added_tokens_encoder:
-                continue
-            flags = self._added_tokens_decoder[self._added_tokens_encoder[content]]
-            left = parts[i - 1] if i > 0 else None
-            right = parts[i + 1] if i + 1 < len(parts) else None
-            if flags.rstrip and right and right[0]:
-                removed = len(right[0]) - len(right[0].lstrip())
-                right[0], right[1] = right[0][removed:], right[1] + removed
-                right[2] = right[2][removed:] if right[2] is not None else None
-            if flags.lstrip and left and left[0]:
-                kept = len(left[0].rstrip())
-                left[0], left[2] = left[0][:kept], (left[2][:kept] if left[2] is not None else None)
-            if flags.single_word and left and left[0] and left[0][-1] != " ":
-                # transformers glues the token to the word before it and encodes the result as text
-                left[2] = positions(left) + positions(part)
-                left[0] += content
-                part[0] = ""
-            elif flags.single_word and right and right[0] and right[0][0] != " ":
-                right[2] = positions(part) + positions(right)
-                right[0], right[1] = content + right[0], part[1]
-                part[0] = ""
-        segments = []
-        for content, start, where in parts:
-            if not content:
-                continue
-            if where is not None and where == list(range(where[0], where[0] + len(where))):
-                where = None  # glued pieces that happened to be adjacent: a plain slice after all
-            segments.append((content, start, content in self._added_tokens_encoder, where))
-        return segments
+        return split_around_special_tokens(text, self._special_re, self._added_tokens_encoder, self._added_tokens_decoder)
 
     def _prepare_text(self, text: str) -> str:
-        if not self.do_lower_case:
-            return text
-        if self._special_re is None:
-            return _lower_per_char(text)
-        out, cursor = [], 0
-        for match in self._special_re.finditer(text):
-            out.append(_lower_per_char(text[cursor:match.start()]))
-            out.append(match.group())
-            cursor = match.end()
-        out.append(_lower_per_char(text[cursor:]))
-        return "".join(out)
-
-    def _lowered_to_original(self, text: str, lowered: str) -> list[int] | None:
-        """Index in `text` of each character of `lowered` (None when lowering kept every length)."""
-        if len(lowered) == len(text):
-            return None
-        origin: list[int] = []
-        for i, c in enumerate(text):
-            origin.extend([i] * len(c.lower()))
-        if len(origin) != len(lowered):
-            raise RuntimeError("lowercasing changed the text in a way offsets cannot follow")
-        return origin
+        return lowercase_outside_special_tokens(text, self._special_re) if self.do_lower_case else text
 
     # ------------------------------------------------------------------ sentencepiece
     def _sp_pieces(self, texts: list[str]) -> list[list[str]]:
@@ -521,7 +419,7 @@ class ErnieMTokenizer:
         plain_results = iter(zip(pieces_batch, normalized_batch))
         out = []
         for text, lowered, plan in zip(texts, prepared, plans):
-            origin = self._lowered_to_original(text, lowered)
+            origin = lowered_to_original(text, lowered)
             tokens: list[str] = []
             spans: list[Span] = []
             for segment, start, is_special, where in plan:

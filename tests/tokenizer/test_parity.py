@@ -175,6 +175,7 @@ def _compare_call(theirs, ours, args, kwargs):
             assert g == e, (key, kwargs)
 
 
+@pytest.mark.filterwarnings("ignore:`max_length` is ignored")  # both libraries warn, as they should
 @pytest.mark.parametrize("padding,truncation,max_length", list(itertools.product(PADDINGS, TRUNCATIONS, MAX_LENGTHS)))
 def test_padding_truncation_grid(base_pair, padding, truncation, max_length):
     theirs, ours = base_pair

@@ -10,6 +10,7 @@ from .modeling import (ErnieMFast, ErnieMForInformationExtraction, ErnieMForMult
                        ErnieMForQuestionAnswering, ErnieMForSequenceClassification, ErnieMForTokenClassification,
                        ErnieMModel)
 from .pretrained import ErnieMPreTrainedModel
+from .tokenization import ErnieMTokenizer
 
 
 def build_info() -> dict:
@@ -32,4 +33,5 @@ __all__ = [
     "ErnieMForTokenClassification",
     "ErnieMForQuestionAnswering",
     "ErnieMForInformationExtraction",
+    "ErnieMTokenizer",
 ]

@@ -176,7 +176,9 @@ def run_in_subprocess(archs=(80, 90), timeout: float = 1200) -> list[dict]:
     env.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
     cmd = [sys.executable, "-m", "ernie_m_fast.triton_kernels.compile_check", "--json",
            "--arch", ",".join(map(str, archs))]
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    # run outside the caller's directory: `python -m` puts the cwd first on sys.path, and in a source
+    # checkout that is the un-installed ernie_m_fast/ (which has no triton_kernels subpackage)
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=tempfile.gettempdir())
     if done.returncode != 0:
         raise RuntimeError(f"compile_check failed ({done.returncode}):\n{done.stderr[-4000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])

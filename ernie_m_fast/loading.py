@@ -79,10 +79,22 @@ def read_state_dict(path: str) -> dict[str, torch.Tensor]:
 
 
 def load_checkpoint(path_or_repo_id, **hub_kwargs) -> dict[str, torch.Tensor]:
+    files = find_weight_files(path_or_repo_id, **hub_kwargs)
     state: dict[str, torch.Tensor] = {}
-    for path in find_weight_files(path_or_repo_id, **hub_kwargs):
+    for path in _progress(files, "Loading checkpoint shards"):
         state.update(read_state_dict(path))
     return state
+
+
+def _progress(items: list, desc: str):
+    """A progress bar over sharded checkpoints (tqdm when installed, as transformers shows one)."""
+    if len(items) < 2:
+        return items
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return items
+    return tqdm(items, desc=desc, unit="shard")
 
 
 def _parse_size(size) -> int:

@@ -9,8 +9,8 @@
 namespace emf {
 namespace cpu {
 
-// erf(x), max error 1.07 ulp against the correctly rounded value (measured over 4M points in [0, 4.5]
-// and powers of two down to 2^-140, evaluated with FMA). Two polynomial pieces, both always
+// erf(x), max error 0.95 ulp against fp64 erf (1.15 without FMA), measured over 1M points in [-5, 5]
+// and powers of two down to 2^-130 (tests/kernels/test_cpu_kernels.py). Two polynomial pieces, both always
 // evaluated and one selected, so the loop has no branches:
 //   |x| < 1:         erf(x) = x + x * P(x^2),  P of degree 6 (relative fit error 1.2e-9)
 //   1 <= |x| < 3.925: erf(x) = Q(|x| - m),     Q of degree 14 (absolute fit error 6.7e-9)
@@ -20,7 +20,7 @@ namespace cpu {
 // NaN propagates; erf(+-inf) = +-1.
 EMF_INLINE float erf_f32(float x) {
   const float ax = std::fabs(x);
-  const float a = ax < 3.925f ? ax : 3.925f;  // NaN stays NaN
+  const float a = ax > 3.925f ? 3.925f : ax;  // written so that NaN stays NaN
 
   const float y = a * a;
   float p = 7.853974967e-05f;
@@ -48,7 +48,7 @@ EMF_INLINE float erf_f32(float x) {
   q = q * t - 6.461154204e-03f;
   q = q * t + 2.623748733e-03f;
   q = q * t + 9.995032549e-01f;
-  q = q < 1.0f ? q : 1.0f;
+  q = q > 1.0f ? 1.0f : q;
 
   const float magnitude = a < 1.0f ? small : q;
   return std::copysign(magnitude, x);

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "cpu_common.h"
+#include "cpu_math.h"
 #include "registry.h"
 
 namespace emf {
@@ -12,9 +13,7 @@ namespace {
 
 template <typename From, typename To>
 struct Convert {
-  static EMF_INLINE void rows(const From* __restrict in, To* __restrict out, int64_t n, int64_t first, int64_t end) {
-    (void)first;
-    (void)end;
+  static EMF_INLINE void rows(const From* __restrict in, To* __restrict out, int64_t n) {
 #pragma omp simd
     for (int64_t i = 0; i < n; ++i) out[i] = store<To>(load(in[i]));
   }
@@ -33,10 +32,32 @@ void convert(uintptr_t out, uintptr_t in, int64_t n, int src_code, int dst_code)
     using From = decltype(src_tag);
     with_storage_type(dst, [&](auto dst_tag) {
       using To = decltype(dst_tag);
-      run_isa<Convert<From, To>>(isa, reinterpret_cast<const From*>(in), reinterpret_cast<To*>(out), n, int64_t{0},
-                                 int64_t{1});
+      run_isa<Convert<From, To>>(isa, reinterpret_cast<const From*>(in), reinterpret_cast<To*>(out), n);
     });
   });
+}
+
+template <bool kExp>
+struct MathFn {
+  static EMF_INLINE void rows(const float* __restrict in, float* __restrict out, int64_t n) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) out[i] = kExp ? exp_f32(in[i]) : erf_f32(in[i]);
+  }
+};
+
+// out[i] = erf(x[i]) or exp(x[i]) in fp32 with the kernels' own vectorised functions. Test-only.
+void math_fn(uintptr_t out, uintptr_t in, int64_t n, const std::string& name) {
+  if (name != "erf" && name != "exp") throw pybind11::value_error("cpu_math: unknown function '" + name + "'");
+  if (n < 0) throw pybind11::value_error("cpu_math: n must be >= 0, got " + std::to_string(n));
+  if (n == 0) return;
+  check_pointer("cpu_math", "out", out);
+  check_pointer("cpu_math", "in", in);
+  const auto* x = reinterpret_cast<const float*>(in);
+  auto* o = reinterpret_cast<float*>(out);
+  if (name == "exp")
+    run_isa<MathFn<true>>(active_isa(), x, o, n);
+  else
+    run_isa<MathFn<false>>(active_isa(), x, o, n);
 }
 
 Isa isa_from_name(const std::string& name) {
@@ -55,6 +76,8 @@ EMF_BIND(m) {
   using namespace emf::cpu;
   m.def("cpu_convert", &convert, py::arg("out"), py::arg("x"), py::arg("n"), py::arg("src_dtype"),
         py::arg("dst_dtype"), "Test-only: out[i] = x[i] converted between dtype codes with the CPU kernels' code.");
+  m.def("cpu_math", &math_fn, py::arg("out"), py::arg("x"), py::arg("n"), py::arg("fn"),
+        "Test-only: out[i] = fn(x[i]) for fn 'erf' or 'exp', float32, with the kernels' vectorised functions.");
   m.def(
       "cpu_info",
       []() {

@@ -1,6 +1,6 @@
 // out = GELU(x + bias) over rows of `hidden`, fused: one read of x, one write of out (torch eager's
 // separate add and gelu move twice that).
-//   exact ("gelu", transformers' default): 0.5 * v * (1 + erf(v / sqrt(2)))
+//   exact ("gelu", transformers' default): 0.5 * v * (1 + erf(v / sqrt(2))) = v * Phi(v)
 //   tanh approximation:                    0.5 * v * (1 + tanh(u)), u = sqrt(2/pi) * (v + 0.044715 v^3),
 //                                          computed as v / (1 + exp(-2u)) (the same value, without the
 //                                          cancellation of 1 + tanh(u) for negative v).
@@ -16,7 +16,7 @@ namespace emf {
 namespace cpu {
 namespace {
 
-EMF_INLINE float gelu_erf(float v) { return 0.5f * v * (1.0f + erf_f32(v * 0.70710678118654752f)); }
+EMF_INLINE float gelu_erf(float v) { return v * normal_cdf_f32(v); }
 
 EMF_INLINE float gelu_tanh(float v) {
   const float u = 0.79788456080286536f * (v + 0.044715f * v * v * v);

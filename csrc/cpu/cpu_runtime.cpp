@@ -41,13 +41,13 @@ template <bool kExp>
 struct MathFn {
   static EMF_INLINE void rows(const float* __restrict in, float* __restrict out, int64_t n) {
 #pragma omp simd
-    for (int64_t i = 0; i < n; ++i) out[i] = kExp ? exp_f32(in[i]) : erf_f32(in[i]);
+    for (int64_t i = 0; i < n; ++i) out[i] = kExp ? exp_f32(in[i]) : normal_cdf_f32(in[i]);
   }
 };
 
-// out[i] = erf(x[i]) or exp(x[i]) in fp32 with the kernels' own vectorised functions. Test-only.
+// out[i] = Phi(x[i]) (normal CDF) or exp(x[i]) in fp32 with the kernels' own vectorised functions. Test-only.
 void math_fn(uintptr_t out, uintptr_t in, int64_t n, const std::string& name) {
-  if (name != "erf" && name != "exp") throw pybind11::value_error("cpu_math: unknown function '" + name + "'");
+  if (name != "normal_cdf" && name != "exp") throw pybind11::value_error("cpu_math: unknown function '" + name + "'");
   if (n < 0) throw pybind11::value_error("cpu_math: n must be >= 0, got " + std::to_string(n));
   if (n == 0) return;
   check_pointer("cpu_math", "out", out);
@@ -77,7 +77,7 @@ EMF_BIND(m) {
   m.def("cpu_convert", &convert, py::arg("out"), py::arg("x"), py::arg("n"), py::arg("src_dtype"),
         py::arg("dst_dtype"), "Test-only: out[i] = x[i] converted between dtype codes with the CPU kernels' code.");
   m.def("cpu_math", &math_fn, py::arg("out"), py::arg("x"), py::arg("n"), py::arg("fn"),
-        "Test-only: out[i] = fn(x[i]) for fn 'erf' or 'exp', float32, with the kernels' vectorised functions.");
+        "Test-only: out[i] = fn(x[i]) for fn 'normal_cdf' or 'exp', float32, with the kernels' vectorised functions.");
   m.def(
       "cpu_info",
       []() {

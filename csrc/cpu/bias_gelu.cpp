@@ -5,7 +5,9 @@
 //                                          computed as v / (1 + exp(-2u)) (the same value, without the
 //                                          cancellation of 1 + tanh(u) for negative v).
 // Special values follow torch's scalar path: NaN -> NaN, +inf -> +inf, -inf -> NaN (both forms).
+#include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "cpu_common.h"
@@ -24,6 +26,16 @@ EMF_INLINE float gelu_tanh(float v) {
   return v / (1.0f + exp_f32(-2.0f * u));
 }
 
+template <bool kTanh>
+EMF_INLINE float gelu(float v) {
+  return kTanh ? gelu_tanh(v) : gelu_erf(v);
+}
+
+// 16-bit rows are staged through an fp32 block in L1: converting inside the GELU loop would make GCC
+// vectorise it at 32 lanes (two float registers per value, the ~20 polynomial constants besides),
+// which spills; staged, the fp32 loop runs unchanged (bf16 [4096, 768]: 1.12 -> 0.88 ms on one core).
+constexpr int64_t kStageBlock = 1024;
+
 template <typename T, bool kTanh>
 struct BiasGelu {
   // x, out: [rows, hidden]; bias: [hidden] in fp32.
@@ -32,10 +44,20 @@ struct BiasGelu {
     for (int64_t r = first; r < end; ++r) {
       const T* __restrict xr = x + r * hidden;
       T* __restrict outr = out + r * hidden;
+      if constexpr (std::is_same_v<T, float>) {
 #pragma omp simd
-      for (int64_t i = 0; i < hidden; ++i) {
-        const float v = load(xr[i]) + bias[i];
-        outr[i] = store<T>(kTanh ? gelu_tanh(v) : gelu_erf(v));
+        for (int64_t i = 0; i < hidden; ++i) outr[i] = gelu<kTanh>(xr[i] + bias[i]);
+      } else {
+        alignas(64) float stage[kStageBlock];
+        for (int64_t i0 = 0; i0 < hidden; i0 += kStageBlock) {
+          const int64_t n = std::min(kStageBlock, hidden - i0);
+#pragma omp simd
+          for (int64_t i = 0; i < n; ++i) stage[i] = load(xr[i0 + i]) + bias[i0 + i];
+#pragma omp simd
+          for (int64_t i = 0; i < n; ++i) stage[i] = gelu<kTanh>(stage[i]);
+#pragma omp simd
+          for (int64_t i = 0; i < n; ++i) outr[i0 + i] = store<T>(stage[i]);
+        }
       }
     }
   }

@@ -1,6 +1,6 @@
 """The `cpu` backend's fused kernels against torch eager, on the same inputs, in the same run.
 
-    python -m ernie_m_fast.bench.cpu_kernels [--dtype float32 bfloat16] [--repeats 40] [--json]
+    python -m ernie_m_fast.bench.cpu_kernels [--dtype float32 bfloat16] [--threads 2 1] [--repeats 40] [--json]
 
 Memory traffic per call over [rows, hidden] elements of `itemsize` bytes (parameters are noise):
   layernorm_residual  torch eager: x + residual (read 2, write 1), layer_norm (read 1, write 1) = 5
@@ -71,7 +71,7 @@ def _bench_one(op: str, rows: int, hidden: int, dtype: torch.dtype, repeats: int
     min_b, min_f = min(times_baseline), min(times_fused)
     tensor_bytes = rows * hidden * torch.empty((), dtype=dtype).element_size()
     moved_b, moved_f = (n * tensor_bytes for n in TRAFFIC[op])
-    from .._C import cpu_info  # only reached once ops.* above ran on the cpu backend
+    from .._C import cpu_info
 
     info = cpu_info()
     return {
@@ -80,7 +80,7 @@ def _bench_one(op: str, rows: int, hidden: int, dtype: torch.dtype, repeats: int
         "dtype": str(dtype).replace("torch.", ""),
         "repeats": repeats,
         "threads_torch": torch.get_num_threads(),
-        "threads_cpu": info["max_threads"],
+        "threads_cpu": info["max_threads"],  # the cap; small inputs use fewer (cpu_common.h)
         "isa": info["isa"],
         "baseline_ms": med_b * 1e3,
         "ours_ms": med_f * 1e3,
@@ -96,9 +96,11 @@ def _bench_one(op: str, rows: int, hidden: int, dtype: torch.dtype, repeats: int
 
 
 def run(shapes=((4096, 768), (2048, 3072)), dtype=torch.float32, repeats: int = 40,
-        ops_to_run=("layernorm_residual", "bias_gelu")) -> list[dict]:
+        ops_to_run=("layernorm_residual", "bias_gelu"), threads: int | None = None) -> list[dict]:
     """Time torch eager against the fused `cpu` kernels for each op and [rows, hidden] shape.
 
+    threads: run both sides on this many threads (torch.set_num_threads and the kernels' own cap),
+    restored afterwards; None keeps the current settings (torch's default and OpenMP's).
     Returns one dict per (op, shape): medians `baseline_ms`, `ours_ms`, `ratio` (baseline / ours),
     minima `baseline_min_ms`, `ours_min_ms`, `ratio_min`, achieved `baseline_gbps` / `ours_gbps`,
     warm-up times, and the thread counts and ISA used.
@@ -108,28 +110,43 @@ def run(shapes=((4096, 768), (2048, 3072)), dtype=torch.float32, repeats: int = 
             "cpu", torch.device("cpu"))))
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
-    results = []
-    with torch.inference_mode():
-        for rows, hidden in shapes:
-            for op in ops_to_run:
-                if op not in TRAFFIC:
-                    raise ValueError(f"unknown op {op!r}; known: {', '.join(TRAFFIC)}")
-                results.append(_bench_one(op, int(rows), int(hidden), dtype, repeats))
-    return results
+    for op in ops_to_run:
+        if op not in TRAFFIC:
+            raise ValueError(f"unknown op {op!r}; known: {', '.join(TRAFFIC)}")
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    from .._C import cpu_set_num_threads
+
+    torch_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+        previous_cap = cpu_set_num_threads(threads)
+    try:
+        results = []
+        with torch.inference_mode():
+            for rows, hidden in shapes:
+                for op in ops_to_run:
+                    results.append(_bench_one(op, int(rows), int(hidden), dtype, repeats))
+        return results
+    finally:
+        if threads is not None:
+            torch.set_num_threads(torch_threads)
+            cpu_set_num_threads(previous_cap)
 
 
 def format_table(results: list[dict]) -> str:
-    head = (f"{'op':<20}{'shape':>13}{'dtype':>10}{'torch ms':>10}{'ours ms':>9}{'ratio':>7}"
+    head = (f"{'op':<20}{'shape':>13}{'dtype':>10}{'threads':>8}{'torch ms':>10}{'ours ms':>9}{'ratio':>7}"
             f"{'min ratio':>10}{'torch GB/s':>11}{'ours GB/s':>10}")
     lines = [head, "-" * len(head)]
     for r in results:
         shape = "x".join(map(str, r["shape"]))
-        lines.append(f"{r['op']:<20}{shape:>13}{r['dtype']:>10}{r['baseline_ms']:>10.3f}{r['ours_ms']:>9.3f}"
+        lines.append(f"{r['op']:<20}{shape:>13}{r['dtype']:>10}{r['threads_torch']:>8}{r['baseline_ms']:>10.3f}"
+                     f"{r['ours_ms']:>9.3f}"
                      f"{r['ratio']:>7.2f}{r['ratio_min']:>10.2f}{r['baseline_gbps']:>11.1f}{r['ours_gbps']:>10.1f}")
     if results:
         r = results[0]
-        lines.append(f"threads: torch {r['threads_torch']}, cpu kernels {r['threads_cpu']} ({r['isa']}); "
-                     f"{r['repeats']} interleaved rounds; ms are medians")
+        lines.append(f"cpu kernels: {r['isa']}; {r['repeats']} interleaved rounds; ms are medians, "
+                     f"'min ratio' compares the fastest rounds")
     return "\n".join(lines)
 
 
@@ -138,10 +155,13 @@ def main(argv=None) -> None:
     parser.add_argument("--dtype", nargs="+", default=["float32", "bfloat16"], choices=sorted(DTYPES))
     parser.add_argument("--repeats", type=int, default=40)
     parser.add_argument("--shapes", nargs="+", default=["4096x768", "2048x3072"], help="ROWSxHIDDEN")
+    parser.add_argument("--threads", nargs="+", type=int, default=[None],
+                        help="thread counts to run both sides on (default: torch's and OpenMP's defaults)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per result instead of a table")
     args = parser.parse_args(argv)
     shapes = [tuple(int(v) for v in s.lower().split("x")) for s in args.shapes]
-    results = [r for name in args.dtype for r in run(shapes, DTYPES[name], args.repeats)]
+    results = [r for threads in args.threads for name in args.dtype
+               for r in run(shapes, DTYPES[name], args.repeats, threads=threads)]
     if args.json:
         for r in results:
             print(json.dumps(r))

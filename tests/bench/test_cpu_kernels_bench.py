@@ -28,10 +28,21 @@ def test_run_reports_every_field(dtype):
     assert "ratio" in cpu_kernels.format_table(results)
 
 
+def test_threads_are_applied_and_restored():
+    from ernie_m_fast import _C
+    from ernie_m_fast.bench import cpu_kernels
+
+    before = torch.get_num_threads()
+    (result,) = cpu_kernels.run(shapes=((4, 16),), repeats=1, ops_to_run=("bias_gelu",), threads=1)
+    assert result["threads_torch"] == 1 and result["threads_cpu"] == 1
+    assert torch.get_num_threads() == before
+    assert _C.cpu_set_num_threads(0) == 0  # the kernels' cap was restored to "OpenMP's default"
+
+
 def test_main_prints_a_table(capsys):
     from ernie_m_fast.bench import cpu_kernels
 
-    cpu_kernels.main(["--dtype", "float32", "--repeats", "2", "--shapes", "4x16"])
+    cpu_kernels.main(["--dtype", "float32", "--repeats", "2", "--shapes", "4x16", "--threads", "1"])
     assert "layernorm_residual" in capsys.readouterr().out
 
 
@@ -40,5 +51,7 @@ def test_bad_arguments_raise_value_error():
 
     with pytest.raises(ValueError, match="repeats"):
         cpu_kernels.run(shapes=((2, 8),), repeats=0)
+    with pytest.raises(ValueError, match="threads"):
+        cpu_kernels.run(shapes=((2, 8),), repeats=1, threads=0)
     with pytest.raises(ValueError, match="unknown op"):
         cpu_kernels.run(shapes=((2, 8),), repeats=1, ops_to_run=("softmax",))

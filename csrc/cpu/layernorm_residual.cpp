@@ -2,8 +2,9 @@
 //
 // Traffic: read x and residual, write out (3 * rows * hidden elements); torch eager's separate add
 // and layer_norm move 5. Per row, x + residual is formed in fp32 into a thread-private row buffer
-// (L1/L2-resident), the mean and the variance are taken over that buffer in two passes (exact
-// centring, no E[x^2] - E[x]^2 cancellation), and the normalised row is written in the storage type.
+// (L1/L2-resident) while the mean and variance are accumulated (shifted one-pass sums, with an exact
+// two-pass fallback over the buffer, see below); a last pass over the buffer writes the normalised
+// row in the storage type.
 #include <cmath>
 #include <vector>
 
@@ -13,6 +14,8 @@
 namespace emf {
 namespace cpu {
 namespace {
+
+constexpr int64_t kShiftElements = 32;
 
 template <typename T>
 struct LayerNormResidual {
@@ -26,22 +29,40 @@ struct LayerNormResidual {
       const T* __restrict rr = residual + r * hidden;
       T* __restrict outr = out + r * hidden;
 
-      float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
+      // Pass 1 (memory): the row sum s = x + residual into the buffer, with the sums of d = s - shift
+      // and d^2, shift being the mean of the row's first few elements. Then var = E[d^2] - E[d]^2
+      // loses at most ~3 bits to cancellation when E[d]^2 <= E[d^2] / 8, which holds unless those
+      // first elements are far off the row mean; otherwise (and for non-finite rows) pass 2 takes
+      // the exact two-pass variance over the buffer.
+      const int64_t shift_count = hidden < kShiftElements ? hidden : kShiftElements;
+      float shift = 0.0f;
+      for (int64_t i = 0; i < shift_count; ++i) shift += load(xr[i]) + load(rr[i]);
+      shift /= static_cast<float>(shift_count);
+
+      float sum_d = 0.0f, sum_d2 = 0.0f;
+#pragma omp simd reduction(+ : sum_d, sum_d2)
       for (int64_t i = 0; i < hidden; ++i) {
         const float s = load(xr[i]) + load(rr[i]);
         row[i] = s;
-        sum += s;
+        const float d = s - shift;
+        sum_d += d;
+        sum_d2 += d * d;
       }
-      const float mean = sum * inv_hidden;
+      const float mean_d = sum_d * inv_hidden;
+      const float mean = shift + mean_d;
+      float variance = sum_d2 * inv_hidden - mean_d * mean_d;
 
-      float squares = 0.0f;
+      if (!(mean_d * mean_d <= 0.125f * (sum_d2 * inv_hidden))) {
+        // Pass 2 (buffer, rare): exact centring.
+        float squares = 0.0f;
 #pragma omp simd reduction(+ : squares)
-      for (int64_t i = 0; i < hidden; ++i) {
-        const float d = row[i] - mean;
-        squares += d * d;
+        for (int64_t i = 0; i < hidden; ++i) {
+          const float d = row[i] - mean;
+          squares += d * d;
+        }
+        variance = squares * inv_hidden;
       }
-      const float rstd = 1.0f / std::sqrt(squares * inv_hidden + eps);
+      const float rstd = 1.0f / std::sqrt(variance + eps);
 
 #pragma omp simd
       for (int64_t i = 0; i < hidden; ++i) outr[i] = store<T>((row[i] - mean) * rstd * weight[i] + bias[i]);

@@ -219,6 +219,35 @@ def test_layernorm_nan_and_inf_rows_match_torch(dtype):
     torch.testing.assert_close(out[[0, 5]].float(), expected[[0, 5]], atol=ATOL_LN[dtype], rtol=0)
 
 
+def _offset_rows(rows, hidden, g):
+    return 3e3 + torch.randn(rows, hidden, generator=g)  # mean >> std: no E[x^2] - E[x]^2 in fp32 survives this
+
+
+def _outlier_head_rows(rows, hidden, g):
+    x = torch.randn(rows, hidden, generator=g)
+    x[:, :40] += 50.0  # the first elements (the kernel's shift) sit far from the row mean: exact pass taken
+    return x
+
+
+def _mixed_rows(rows, hidden, g):
+    x = torch.randn(rows, hidden, generator=g) * torch.logspace(-3, 3, rows)[:, None]
+    x[::3, :8] -= 20.0
+    return x
+
+
+@pytest.mark.parametrize("make_x", [_offset_rows, _outlier_head_rows, _mixed_rows], ids=lambda f: f.__name__[1:])
+@pytest.mark.parametrize("hidden", [7, 32, 33, 1031])
+def test_layernorm_variance_paths(isa, make_x, hidden):
+    """The one-pass shifted variance and its exact two-pass fallback both hold the fp32 tolerance."""
+    g = torch.Generator().manual_seed(hidden)
+    x = make_x(12, hidden, g)
+    r = torch.randn(12, hidden, generator=g)
+    w, b = 1.0 + 0.5 * torch.randn(hidden, generator=g), 0.5 * torch.randn(hidden, generator=g)
+    out = emf.ops.layernorm_residual(x, r, w, b, backend="cpu")
+    assert_close_to_reference(out, ref_layernorm_residual(x, r, w, b), torch_ops.layernorm_residual(x, r, w, b),
+                              torch.float32, f"layernorm_residual[{make_x.__name__}]")
+
+
 def test_layernorm_constant_rows_give_bias():
     """Zero variance: two-pass variance is exactly 0, so the output is exactly the bias."""
     x = torch.full((3, 64), 7.25)

@@ -39,13 +39,18 @@ class ErnieMEmbeddings(nn.Module):
         self.padding_idx = config.pad_token_id
 
     def forward(self, batch: PackedBatch, backend: str) -> torch.Tensor:
+        norm = self.layer_norm
+        if backend != "torch" and batch.input_ids is not None:
+            x = ops.embed_layernorm(batch.input_ids, batch.position_ids, self.word_embeddings.weight,
+                                    self.position_embeddings.weight, norm.weight, norm.bias, norm.eps, backend=backend)
+            return self.dropout(x)
         words = batch.inputs_embeds if batch.inputs_embeds is not None else self.word_embeddings(batch.input_ids)
         positions = self.position_embeddings(batch.position_ids)
         if backend == "torch":
-            x = self.layer_norm(words + positions)
+            x = norm(words + positions)
         else:
-            x = ops.layernorm_residual(words.to(positions.dtype), positions, self.layer_norm.weight,
-                                       self.layer_norm.bias, self.layer_norm.eps, backend=backend)
+            x = ops.layernorm_residual(words.to(positions.dtype), positions, norm.weight, norm.bias, norm.eps,
+                                       backend=backend)
         return self.dropout(x)
 
 
@@ -70,12 +75,13 @@ class ErnieMSelfAttention(nn.Module):
         """q/k/v projections as one (3 * all_head_size, hidden) GEMM.
 
         The concatenation is cached while the parameters are unchanged (same storage, same version
-        counter), so inference pays for it once; under autograd it is rebuilt so gradients flow.
+        counter), so inference pays for it once; under autograd it is rebuilt so gradients flow, and
+        under torch.compile it is part of the graph.
         """
         params = (self.q_proj.weight, self.k_proj.weight, self.v_proj.weight,
                   self.q_proj.bias, self.k_proj.bias, self.v_proj.bias)
-        if torch.is_grad_enabled() and any(p.requires_grad for p in params):
-            return torch.cat(params[:3]), torch.cat(params[3:])
+        if torch.compiler.is_compiling() or (torch.is_grad_enabled() and any(p.requires_grad for p in params)):
+            return torch.cat(params[:3]), torch.cat(params[3:])  # traced / differentiable; no cache
         key = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in params)
         if self._qkv_cache is None or self._qkv_cache[0] != key:
             with torch.no_grad():
@@ -110,6 +116,8 @@ class ErnieMAttention(nn.Module):
         if batch.num_query_only:
             extra = query_only_attention(q[keyed:], k[:keyed], v[:keyed], batch, scale, dropout_p)
             ctx = torch.cat([ctx, extra])
+        if batch.real_rows is not None:  # static layout: filler rows' attention output is unspecified
+            ctx = ctx * batch.real_rows.to(ctx.dtype)[:, None, None]
         if head_mask is not None:
             ctx = ctx * head_mask.to(ctx.dtype).view(1, heads, 1)
             if probs is not None:
@@ -203,6 +211,7 @@ class ErnieMModel(ErnieMPreTrainedModel):
         self.embeddings = ErnieMEmbeddings(config)
         self.encoder = ErnieMEncoder(config)
         self.pooler = ErnieMPooler(config) if add_pooling_layer else None
+        self.graph_runner = None  # set by ernie_m_fast.cuda_graphs.enable_cuda_graphs
         self.post_init()
 
     def get_input_embeddings(self):
@@ -226,8 +235,25 @@ class ErnieMModel(ErnieMPreTrainedModel):
     def encode(self, input_ids=None, attention_mask=None, position_ids=None, head_mask=None, inputs_embeds=None,
                output_hidden_states=False, output_attentions=False, query_only="none") -> EncoderRun:
         """Run the encoder on packed rows; the heads build their outputs from the result."""
-        batch = pack_batch(self.config, input_ids, attention_mask, position_ids, inputs_embeds, query_only)
-        backend = self.resolve_backend(batch.position_ids.device, inputs_embeds)
+        lead = input_ids if input_ids is not None else inputs_embeds
+        backend = self.resolve_backend(lead.device if lead is not None else "cpu", inputs_embeds)
+        runner = self.graph_runner
+        static = None
+        graphable = (runner is not None and lead is not None and not self.training
+                     and not self.needs_autograd(inputs_embeds) and head_mask is None
+                     and not (output_hidden_states or output_attentions)
+                     and isinstance(query_only, str) and query_only in ("none", "first"))
+        if graphable:  # None when the batch fits no captured layout: the eager path runs
+            static = runner.static_shape_for(self.config, input_ids, attention_mask, inputs_embeds,
+                                             needs_first=query_only == "first")
+        batch = pack_batch(self.config, input_ids, attention_mask, position_ids, inputs_embeds, query_only, static)
+        if static is not None:
+            return EncoderRun(batch, runner.run(self, batch, backend), None, None)
+        return self.run_layers(batch, backend, head_mask, output_hidden_states, output_attentions)
+
+    def run_layers(self, batch: PackedBatch, backend: str, head_mask=None, output_hidden_states=False,
+                   output_attentions=False) -> EncoderRun:
+        """Embeddings and every layer on an already packed batch (what a CUDA graph captures)."""
         hidden = self.embeddings(batch, backend)
         all_hidden = (hidden,) if output_hidden_states else None
         all_attn = () if output_attentions else None
@@ -242,10 +268,8 @@ class ErnieMModel(ErnieMPreTrainedModel):
     def pool(self, run: EncoderRun) -> Optional[torch.Tensor]:
         if self.pooler is None:
             return None
-        rows = run.batch.first_token_rows
-        if bool((rows < 0).any()):
-            raise RuntimeError("internal error: column 0 was not packed for the pooler")
-        return self.pooler(run.sequence[rows])
+        # every caller that pools packs with query_only="first", so column 0 is always a packed row
+        return self.pooler(run.sequence[run.batch.first_token_rows])
 
     def forward(self, input_ids=None, position_ids=None, attention_mask=None, head_mask=None, inputs_embeds=None,
                 past_key_values=None, use_cache=None, output_hidden_states=None, output_attentions=None,
@@ -267,6 +291,16 @@ class ErnieMModel(ErnieMPreTrainedModel):
         )
 
 
+class _ErnieMHead(ErnieMPreTrainedModel):
+    """A task head over `self.ernie_m`; `_encode` applies the config's output flags as transformers does."""
+
+    def _encode(self, input_ids, attention_mask, position_ids, head_mask, inputs_embeds, output_hidden_states,
+                output_attentions, query_only) -> EncoderRun:
+        return self.ernie_m.encode(input_ids, attention_mask, position_ids, head_mask, inputs_embeds,
+                                   _flag(output_hidden_states, self.config.output_hidden_states),
+                                   _flag(output_attentions, self.config.output_attentions), query_only=query_only)
+
+
 def _reject_cache(past_key_values, use_cache):
     if past_key_values is not None or use_cache:
         raise ValueError("ErnieM is an encoder: past_key_values / use_cache are not supported")
@@ -280,7 +314,7 @@ def _finish(output, return_dict: bool):
     return output if return_dict else output.to_tuple()
 
 
-class ErnieMForSequenceClassification(ErnieMPreTrainedModel):
+class ErnieMForSequenceClassification(_ErnieMHead):
     """Linear classifier over the pooled output; regression when num_labels == 1."""
 
     def __init__(self, config: ErnieMConfig):
@@ -296,9 +330,8 @@ class ErnieMForSequenceClassification(ErnieMPreTrainedModel):
                 return_dict=True, labels=None):
         _reject_cache(past_key_values, use_cache)
         return_dict = self.config.use_return_dict if return_dict is None else return_dict
-        run = self.ernie_m.encode(input_ids, attention_mask, position_ids, head_mask, inputs_embeds,
-                                  _flag(output_hidden_states, self.config.output_hidden_states),
-                                  _flag(output_attentions, self.config.output_attentions), query_only="first")
+        run = self._encode(input_ids, attention_mask, position_ids, head_mask, inputs_embeds, output_hidden_states,
+                           output_attentions, query_only="first")
         logits = self.classifier(self.dropout(self.ernie_m.pool(run)))
         loss = None
         if labels is not None:
@@ -325,7 +358,7 @@ class ErnieMForSequenceClassification(ErnieMPreTrainedModel):
         return BCEWithLogitsLoss()(logits, labels)
 
 
-class ErnieMForMultipleChoice(ErnieMPreTrainedModel):
+class ErnieMForMultipleChoice(_ErnieMHead):
     """Scores each (batch, choice) sequence from its pooled output; softmax over choices."""
 
     def __init__(self, config: ErnieMConfig):
@@ -348,9 +381,8 @@ class ErnieMForMultipleChoice(ErnieMPreTrainedModel):
         def flat(t, trailing=1):
             return t.reshape((-1,) + tuple(t.shape[-trailing:])) if t is not None else None
 
-        run = self.ernie_m.encode(flat(input_ids), flat(attention_mask), flat(position_ids), head_mask,
-                                  flat(inputs_embeds, 2), _flag(output_hidden_states, self.config.output_hidden_states),
-                                  _flag(output_attentions, self.config.output_attentions), query_only="first")
+        run = self._encode(flat(input_ids), flat(attention_mask), flat(position_ids), head_mask, flat(inputs_embeds, 2),
+                           output_hidden_states, output_attentions, query_only="first")
         logits = self.classifier(self.dropout(self.ernie_m.pool(run)))
         reshaped_logits = logits.view(-1, num_choices)
         loss = CrossEntropyLoss()(reshaped_logits, labels) if labels is not None else None
@@ -364,7 +396,7 @@ def _labelled_positions(labels, ignore_index=-100):
     return None if labels is None else labels != ignore_index
 
 
-class ErnieMForTokenClassification(ErnieMPreTrainedModel):
+class ErnieMForTokenClassification(_ErnieMHead):
     """Per-token classifier (NER and friends) over the sequence output."""
 
     def __init__(self, config: ErnieMConfig):
@@ -381,9 +413,8 @@ class ErnieMForTokenClassification(ErnieMPreTrainedModel):
         _reject_cache(past_key_values, None)
         return_dict = self.config.use_return_dict if return_dict is None else return_dict
         query_only = _labelled_positions(labels) if labels is not None else "none"
-        run = self.ernie_m.encode(input_ids, attention_mask, position_ids, head_mask, inputs_embeds,
-                                  _flag(output_hidden_states, self.config.output_hidden_states),
-                                  _flag(output_attentions, self.config.output_attentions), query_only=query_only)
+        run = self._encode(input_ids, attention_mask, position_ids, head_mask, inputs_embeds, output_hidden_states,
+                           output_attentions, query_only)
         logits = run.batch.scatter(self.classifier(self.dropout(run.sequence)))
         loss = None
         if labels is not None:
@@ -394,6 +425,7 @@ class ErnieMForTokenClassification(ErnieMPreTrainedModel):
 
 
 def _span_loss(start_logits, end_logits, start_positions, end_positions, loss_fct_for):
+    """transformers' span loss: targets clamped to [0, seq_len], seq_len being the ignored index."""
     # (B, 1) index targets are squeezed as in transformers; (B, L) per-token targets (the IE head's)
     # are left alone, where transformers would squeeze a length-1 batch into a shape error.
     if start_positions.dim() > 1 and start_positions.shape != start_logits.shape:
@@ -407,8 +439,34 @@ def _span_loss(start_logits, end_logits, start_positions, end_positions, loss_fc
     return (loss_fct(start_logits, start_positions) + loss_fct(end_logits, end_positions)) / 2
 
 
-class ErnieMForQuestionAnswering(ErnieMPreTrainedModel):
-    """Extractive QA: start and end logits per token (qa_outputs, num_labels = 2)."""
+class _SpanHead(_ErnieMHead):
+    """Per-token start and end logits; the loss sees every position, masked ones included, as in
+    transformers, so labelled batches compute masked positions as query-only rows."""
+
+    def _span_logits(self, sequence):  # packed (N, H) -> packed start, end logits (N,)
+        raise NotImplementedError
+
+    def _span_loss_fct(self, ignored_index):
+        raise NotImplementedError
+
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, head_mask=None, inputs_embeds=None,
+                start_positions=None, end_positions=None, output_attentions=None, output_hidden_states=None,
+                return_dict=True):
+        return_dict = self.config.use_return_dict if return_dict is None else return_dict
+        with_loss = start_positions is not None and end_positions is not None
+        run = self._encode(input_ids, attention_mask, position_ids, head_mask, inputs_embeds, output_hidden_states,
+                           output_attentions, query_only="all" if with_loss else "none")
+        start_logits, end_logits = (run.batch.scatter(x).contiguous() for x in self._span_logits(run.sequence))
+        loss = None
+        if with_loss:
+            loss = _span_loss(start_logits, end_logits, start_positions, end_positions, self._span_loss_fct)
+        out = QuestionAnsweringModelOutput(loss=loss, start_logits=start_logits, end_logits=end_logits,
+                                           hidden_states=run.scatter_hidden_states(), attentions=run.attentions)
+        return _finish(out, return_dict)
+
+
+class ErnieMForQuestionAnswering(_SpanHead):
+    """Extractive QA: start and end logits per token (qa_outputs, num_labels = 2), cross-entropy loss."""
 
     def __init__(self, config: ErnieMConfig):
         super().__init__(config)
@@ -417,31 +475,19 @@ class ErnieMForQuestionAnswering(ErnieMPreTrainedModel):
         self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
-    def forward(self, input_ids=None, attention_mask=None, position_ids=None, head_mask=None, inputs_embeds=None,
-                start_positions=None, end_positions=None, output_attentions=None, output_hidden_states=None,
-                return_dict=True):
-        return_dict = self.config.use_return_dict if return_dict is None else return_dict
-        with_loss = start_positions is not None and end_positions is not None
-        # the loss's softmax runs over every position, masked ones included, as in transformers
-        run = self.ernie_m.encode(input_ids, attention_mask, position_ids, head_mask, inputs_embeds,
-                                  _flag(output_hidden_states, self.config.output_hidden_states),
-                                  _flag(output_attentions, self.config.output_attentions),
-                                  query_only="all" if with_loss else "none")
-        logits = run.batch.scatter(self.qa_outputs(run.sequence))
-        start_logits, end_logits = logits.split(1, dim=-1)
-        start_logits = start_logits.squeeze(-1).contiguous()
-        end_logits = end_logits.squeeze(-1).contiguous()
-        loss = None
-        if with_loss:
-            loss = _span_loss(start_logits, end_logits, start_positions, end_positions,
-                              lambda ignored: CrossEntropyLoss(ignore_index=ignored))
-        out = QuestionAnsweringModelOutput(loss=loss, start_logits=start_logits, end_logits=end_logits,
-                                           hidden_states=run.scatter_hidden_states(), attentions=run.attentions)
-        return _finish(out, return_dict)
+    def _span_logits(self, sequence):
+        start, end = self.qa_outputs(sequence).split(1, dim=-1)
+        return start.squeeze(-1), end.squeeze(-1)
+
+    def _span_loss_fct(self, ignored_index):
+        return CrossEntropyLoss(ignore_index=ignored_index)
 
 
-class ErnieMForInformationExtraction(ErnieMPreTrainedModel):
-    """UIE-M: per-token start/end logits (linear_start, linear_end) trained with BCE."""
+class ErnieMForInformationExtraction(_SpanHead):
+    """UIE-M: per-token start/end logits (linear_start, linear_end) trained with BCE.
+
+    The pooler exists (its weights are in every UIE-M checkpoint) but its output is not part of this
+    head's result, so it is not computed."""
 
     def __init__(self, config: ErnieMConfig):
         super().__init__(config)
@@ -451,25 +497,11 @@ class ErnieMForInformationExtraction(ErnieMPreTrainedModel):
         self.sigmoid = nn.Sigmoid()
         self.post_init()
 
-    def forward(self, input_ids=None, attention_mask=None, position_ids=None, head_mask=None, inputs_embeds=None,
-                start_positions=None, end_positions=None, output_attentions=None, output_hidden_states=None,
-                return_dict=True):
-        return_dict = self.config.use_return_dict if return_dict is None else return_dict
-        with_loss = start_positions is not None and end_positions is not None
-        # the pooler's output is not part of this head's result, so column 0 need not be computed
-        run = self.ernie_m.encode(input_ids, attention_mask, position_ids, head_mask, inputs_embeds,
-                                  _flag(output_hidden_states, self.config.output_hidden_states),
-                                  _flag(output_attentions, self.config.output_attentions),
-                                  query_only="all" if with_loss else "none")
-        start_logits = run.batch.scatter(self.linear_start(run.sequence).squeeze(-1))
-        end_logits = run.batch.scatter(self.linear_end(run.sequence).squeeze(-1))
-        loss = None
-        if with_loss:
-            loss = _span_loss(start_logits, end_logits, start_positions, end_positions,
-                              lambda ignored: BCEWithLogitsLoss())
-        out = QuestionAnsweringModelOutput(loss=loss, start_logits=start_logits, end_logits=end_logits,
-                                           hidden_states=run.scatter_hidden_states(), attentions=run.attentions)
-        return _finish(out, return_dict)
+    def _span_logits(self, sequence):
+        return self.linear_start(sequence).squeeze(-1), self.linear_end(sequence).squeeze(-1)
+
+    def _span_loss_fct(self, ignored_index):
+        return BCEWithLogitsLoss()
 
 
 def _flag(value, default):

@@ -22,6 +22,23 @@ from .ops.torch_ops import padded_layout
 POSITION_OFFSET = 2  # position ids are offset by 2, as in PaddleNLP's ErnieM
 
 
+@dataclasses.dataclass(frozen=True)
+class StaticShape:
+    """A fixed packed layout (for CUDA graphs): every tensor's shape depends on these alone.
+
+    rows: packed rows N (real tokens first, filler rows after them, covered by no sequence);
+    sequences: cu_seqlens has sequences + 1 entries (unused ones are empty sequences);
+    max_seqlen: the attention grid's bound on a sequence's length.
+    """
+
+    rows: int
+    sequences: int
+    max_seqlen: int
+
+    def fits(self, batch_size: int, total_tokens: int, longest: int) -> bool:
+        return batch_size <= self.sequences and total_tokens <= self.rows and longest <= self.max_seqlen
+
+
 @dataclasses.dataclass
 class PackedBatch:
     batch_size: int
@@ -35,6 +52,8 @@ class PackedBatch:
     input_ids: Optional[torch.Tensor]  # (N,) or None when inputs_embeds are given
     inputs_embeds: Optional[torch.Tensor]  # (N, H) or None
     first_token_rows: torch.Tensor  # (B,) packed row of column 0 of each sequence, -1 if not packed
+    static: Optional[StaticShape] = None  # set when the layout has fixed shapes (filler rows included)
+    real_rows: Optional[torch.Tensor] = None  # (N,) 1 for real rows, 0 for filler; static layouts only
 
     @property
     def num_rows(self) -> int:
@@ -47,9 +66,10 @@ class PackedBatch:
     def scatter(self, packed: torch.Tensor) -> torch.Tensor:
         """(N, ...) packed rows -> (B, L, ...) with zeros at positions that were not computed."""
         tail = packed.shape[1:]
-        flat = packed.new_zeros((self.batch_size * self.seq_len,) + tail)
+        slots = self.batch_size * self.seq_len
+        flat = packed.new_zeros((slots + 1,) + tail)  # the extra slot absorbs filler rows
         flat = flat.index_copy(0, self.token_index, packed)
-        return flat.view((self.batch_size, self.seq_len) + tail)
+        return flat[:slots].view((self.batch_size, self.seq_len) + tail)
 
     def keyed_columns(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, max_seqlen) column of each keyed token in its row, and which slots are real."""
@@ -68,12 +88,15 @@ def _check_ids(input_ids: torch.Tensor, vocab_size: int) -> None:
             raise ValueError(f"input_ids holds token id {bad}, outside the vocabulary [0, {vocab_size}) of this model")
 
 
+@torch.compiler.disable  # validation and nonzero() need the data: one graph break here, none in the layers
 def pack_batch(config, input_ids=None, attention_mask=None, position_ids=None, inputs_embeds=None,
-               query_only: str | torch.Tensor = "none") -> PackedBatch:
+               query_only: str | torch.Tensor = "none", static: Optional[StaticShape] = None) -> PackedBatch:
     """Validate a padded batch and pack it.
 
     query_only: which masked positions to compute anyway — "none", "first" (column 0 of each row,
     for the pooler), "all", or a (B, L) bool tensor.
+    static: pack into this fixed layout (no query-only rows allowed; raises ValueError if the batch
+    does not fit).
     """
     if input_ids is not None and inputs_embeds is not None:
         raise ValueError("You cannot specify both input_ids and inputs_embeds at the same time.")
@@ -158,7 +181,7 @@ def pack_batch(config, input_ids=None, attention_mask=None, position_ids=None, i
     slot[token_index] = torch.arange(token_index.numel(), device=device)
     first_rows = slot[::length]
 
-    return PackedBatch(
+    packed = PackedBatch(
         batch_size=batch,
         seq_len=length,
         token_index=token_index,
@@ -170,6 +193,38 @@ def pack_batch(config, input_ids=None, attention_mask=None, position_ids=None, i
         input_ids=input_ids.reshape(-1)[token_index] if input_ids is not None else None,
         inputs_embeds=inputs_embeds.reshape(batch * length, -1)[token_index] if inputs_embeds is not None else None,
         first_token_rows=first_rows,
+    )
+    return _to_static(packed, static, config) if static is not None else packed
+
+
+def _to_static(packed: PackedBatch, static: StaticShape, config) -> PackedBatch:
+    """Pad a packed batch to a fixed layout: filler rows after the real ones, empty sequences after
+    the real ones. Filler rows hold the pad id at the first position and belong to no sequence."""
+    real = packed.num_rows
+    if packed.num_query_only:
+        raise ValueError("a static layout cannot hold query-only rows (column 0 masked, or labels on masked positions)")
+    if not static.fits(packed.batch_size, real, packed.max_seqlen):
+        raise ValueError(f"batch (sequences {packed.batch_size}, tokens {real}, longest {packed.max_seqlen}) "
+                         f"does not fit the static layout {static}")
+    filler = static.rows - real
+    device = packed.token_index.device
+    cu = torch.full((static.sequences + 1,), real, dtype=torch.int32, device=device)
+    cu[: packed.batch_size + 1] = packed.cu_seqlens
+
+    def pad(t, value):
+        return torch.cat([t, t.new_full((filler,) + tuple(t.shape[1:]), value)]) if filler else t
+
+    return dataclasses.replace(
+        packed,
+        token_index=pad(packed.token_index, packed.batch_size * packed.seq_len),  # the scatter's spare slot
+        num_keyed=static.rows,
+        cu_seqlens=cu,
+        max_seqlen=static.max_seqlen,
+        position_ids=pad(packed.position_ids, POSITION_OFFSET),
+        input_ids=pad(packed.input_ids, config.pad_token_id) if packed.input_ids is not None else None,
+        inputs_embeds=pad(packed.inputs_embeds, 0.0) if packed.inputs_embeds is not None else None,
+        static=static,
+        real_rows=(torch.arange(static.rows, device=device) < real),
     )
 
 

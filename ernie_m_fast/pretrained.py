@@ -104,13 +104,16 @@ class ErnieMPreTrainedModel(nn.Module):
         self.backend = name
         return self
 
+    def needs_autograd(self, inputs_embeds=None) -> bool:
+        return torch.is_grad_enabled() and (
+            any(p.requires_grad for p in self.parameters())
+            or (inputs_embeds is not None and inputs_embeds.requires_grad)
+        )
+
     def resolve_backend(self, device, inputs_embeds=None) -> str:
         """The backend this forward runs on. Fused kernels are inference paths: when autograd needs
         gradients through the model, the `torch` backend (plain PyTorch) runs instead."""
-        if torch.is_grad_enabled() and (
-            any(p.requires_grad for p in self.parameters())
-            or (inputs_embeds is not None and inputs_embeds.requires_grad)
-        ):
+        if self.needs_autograd(inputs_embeds):
             return "torch"
         return ops.resolve_backend(self._backend, device)
 

@@ -81,8 +81,16 @@ def _auto(device_type: str, index) -> str:
 def resolve(backend: str, device) -> str:
     """Turn "auto" into a concrete backend for `device`; check an explicit name can run there."""
     device = torch.device(device)
+    return _resolve(backend, device.type, device.index)
+
+
+# The answer depends only on the arguments and the installation, so torch.compile may bake it in
+# instead of tracing the registry (and its caches) into every graph.
+@torch.compiler.assume_constant_result
+def _resolve(backend: str, device_type: str, index) -> str:
     if backend == "auto":
-        return _auto(device.type, device.index)
+        return _auto(device_type, index)
+    device = torch.device(device_type) if index is None else torch.device(device_type, index)
     reasons = unavailable_reasons(backend, device)
     if reasons:
         raise ValueError(f"backend {backend!r} cannot run on {device}: " + "; ".join(reasons))

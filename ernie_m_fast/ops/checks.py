@@ -68,3 +68,30 @@ def check_attention_varlen(q, k, v, cu_seqlens, max_seqlen) -> None:
         raise ValueError("cu_seqlens must hold at least two offsets (one sequence)")
     if not isinstance(max_seqlen, int) or max_seqlen < 1:
         raise ValueError(f"max_seqlen must be a positive int, got {max_seqlen!r}")
+
+
+def check_embed_layernorm(input_ids, position_ids, word_embeddings, position_embeddings, weight, bias) -> None:
+    for name, ids in (("input_ids", input_ids), ("position_ids", position_ids)):
+        if not isinstance(ids, torch.Tensor) or ids.dtype not in (torch.int64, torch.int32):
+            raise ValueError(f"{name} must be an int64 or int32 tensor")
+    if input_ids.shape != position_ids.shape:
+        raise ValueError(f"input_ids has shape {tuple(input_ids.shape)} "
+                         f"but position_ids has shape {tuple(position_ids.shape)}")
+    for name, table in (("word_embeddings", word_embeddings), ("position_embeddings", position_embeddings)):
+        check_float_tensor(name, table)
+        if table.dim() != 2:
+            raise ValueError(f"{name} must be (rows, hidden), got shape {tuple(table.shape)}")
+    check_same("word_embeddings", word_embeddings, "position_embeddings", position_embeddings)
+    hidden = word_embeddings.shape[1]
+    if position_embeddings.shape[1] != hidden:
+        raise ValueError(f"word_embeddings has hidden size {hidden} but position_embeddings has "
+                         f"{position_embeddings.shape[1]}")
+    for name, t in (("input_ids", input_ids), ("position_ids", position_ids)):
+        if t.device != word_embeddings.device:
+            raise ValueError(f"{name} is on {t.device} but word_embeddings is on {word_embeddings.device}")
+    for name, p in (("weight", weight), ("bias", bias)):
+        check_float_tensor(name, p)
+        if p.device != word_embeddings.device:
+            raise ValueError(f"{name} is on {p.device} but word_embeddings is on {word_embeddings.device}")
+        if p.shape != (hidden,):
+            raise ValueError(f"{name} must have shape ({hidden},), got {tuple(p.shape)}")

@@ -46,7 +46,7 @@ class NativeBackend:
         reasons = []
         if self._load_error:
             reasons.append(self._load_error)
-        elif self._prefix == "cuda" and self._m is not None and not self._m.build_info().get("cuda"):
+        elif self.name == "cuda" and self._m is not None and not self._m.build_info().get("cuda"):
             reasons.append("ernie_m_fast._C was built without CUDA kernels (no nvcc at build time)")
         elif self._fn("layernorm_residual") is None or self._fn("bias_gelu") is None:
             reasons.append(f"{self.name} kernels are not in this build")

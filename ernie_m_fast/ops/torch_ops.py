@@ -38,7 +38,8 @@ def attention_varlen(q, k, v, cu_seqlens, max_seqlen: int, softmax_scale=None, d
                      return_probs: bool = False):
     """softmax(q k^T * scale) v within each packed sequence.
 
-    q, k, v: (total_tokens, heads, head_dim); cu_seqlens: (batch + 1,) int32 offsets.
+    q, k, v: (total_tokens, heads, head_dim); cu_seqlens: (batch + 1,) int32 offsets (zero-length
+    sequences allowed; rows past cu_seqlens[-1] get zeros).
     Returns out (total_tokens, heads, head_dim) and, with return_probs, the probabilities
     (batch, heads, max_seqlen, max_seqlen) with exact zeros outside each sequence.
     The order of operations is transformers' ErnieM: (q k^T) / sqrt(d), additive mask, softmax, @ v.
@@ -65,8 +66,26 @@ def attention_varlen(q, k, v, cu_seqlens, max_seqlen: int, softmax_scale=None, d
     if dropout_p > 0.0:
         probs = F.dropout(probs, p=dropout_p, training=True)
     ctx = torch.matmul(probs, vp).transpose(1, 2)  # (B, L, heads, d)
-    out = ctx.reshape(batch * max_seqlen, heads, head_dim)[valid.reshape(-1)]
+    # back to packed rows by a gather of static shape (a boolean mask would give torch.compile a
+    # data-dependent shape): token t of sequence b sits at slot b * L + (t - cu_seqlens[b])
+    # Rows past cu_seqlens[-1] belong to no sequence (static-shape layouts leave filler there): zeros.
+    tokens = torch.arange(total, device=q.device)
+    seq = torch.searchsorted(cu_seqlens[1:].long(), tokens, right=True).clamp(max=batch - 1)
+    slot = (seq * max_seqlen + tokens - cu_seqlens[seq].long()).clamp(0, batch * max_seqlen - 1)
+    out = ctx.reshape(batch * max_seqlen, heads, head_dim)[slot]
+    out = out * (tokens < cu_seqlens[-1])[:, None, None].to(out.dtype)
     if return_probs:
         probs = probs * valid[:, None, :, None]
         return out, probs
     return out
+
+
+def embed_layernorm(input_ids, position_ids, word_embeddings, position_embeddings, weight, bias, eps: float = 1e-5):
+    """LayerNorm(word_embeddings[input_ids] + position_embeddings[position_ids]) over the hidden dimension.
+
+    input_ids, position_ids: integer tensors of one shape (e.g. (total_tokens,) packed), already offset
+    (ErnieM's +2 on positions is the caller's); word_embeddings: (vocab, hidden); position_embeddings:
+    (max_positions, hidden), same dtype; weight, bias: (hidden,). Returns (*input_ids.shape, hidden).
+    """
+    x = F.embedding(input_ids, word_embeddings) + F.embedding(position_ids, position_embeddings)
+    return F.layer_norm(x, (x.shape[-1],), weight, bias, eps)

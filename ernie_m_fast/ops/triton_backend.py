@@ -35,6 +35,11 @@ class TritonBackend:
     def attention_varlen(self, q, k, v, cu_seqlens, max_seqlen, softmax_scale):
         return self._k.attention_varlen(q, k, v, cu_seqlens, max_seqlen, softmax_scale)
 
+    def embed_layernorm(self, input_ids, position_ids, word_embeddings, position_embeddings, weight, bias, eps):
+        """Not a public op yet (the other backends lack it): the model calls it where this backend runs."""
+        return self._k.embed_layernorm(input_ids, position_ids, word_embeddings, position_embeddings, weight, bias,
+                                       eps)
+
 
 def make_backend(name: str) -> TritonBackend:
     return TritonBackend()

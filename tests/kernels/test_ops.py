@@ -93,3 +93,34 @@ def test_unknown_backend_lists_known_ones():
     x, r, w, b = make_rowwise((2, 8), torch.float32)
     with pytest.raises(ValueError, match="known: torch"):
         emf.ops.layernorm_residual(x, r, w, b, backend="nope")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_attention_varlen_empty_sequences_and_filler_rows(backend):
+    """Static layouts (ernie_m_fast.cuda_graphs) pass empty sequences and rows past cu_seqlens[-1]:
+    the real rows must come out exactly as without them."""
+    q, k, v, cu, _ = make_attention(((3, 7), 2, 32), torch.float32)
+    filler = torch.randn(5, 2, 32)
+    qf, kf, vf = (torch.cat([t, filler]) for t in (q, k, v))
+    cu_static = torch.tensor([0, 3, 3, 10, 10, 10], dtype=torch.int32)  # empty sequences, then filler rows
+    out = emf.ops.attention_varlen(qf, kf, vf, cu_static, 16, backend=backend)
+    assert out.shape == qf.shape
+    ref = ref_attention(q, k, v, cu)
+    assert_close_to_reference(out[:10], ref, torch_ops.attention_varlen(q, k, v, cu, 7), torch.float32,
+                              "static layout", backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS.get)
+@pytest.mark.parametrize("hidden", [8, 200, 1031])
+def test_embed_layernorm(backend, dtype, hidden):
+    g = torch.Generator().manual_seed(0)
+    words, positions = torch.randn(50, hidden, generator=g), torch.randn(20, hidden, generator=g)
+    _, _, w, b = make_rowwise((1, hidden), dtype)
+    ids = torch.randint(0, 50, (37,), generator=g)
+    pos = torch.randint(2, 20, (37,), generator=g)
+    words, positions = words.to(dtype), positions.to(dtype)
+    out = emf.ops.embed_layernorm(ids, pos, words, positions, w, b, 1e-5, backend=backend)
+    ref = ref_layernorm_residual(words[ids], positions[pos], w, b, 1e-5)
+    baseline = torch_ops.embed_layernorm(ids, pos, words, positions, w, b, 1e-5)
+    assert_close_to_reference(out, ref, baseline, dtype, f"embed_layernorm[{backend}]", backend)

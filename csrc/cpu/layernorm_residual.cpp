@@ -1,0 +1,112 @@
+// out = LayerNorm(x + residual) * weight + bias over rows of `hidden`, fused into one pass over memory.
+//
+// Traffic: read x and residual, write out (3 * rows * hidden elements); torch eager's separate add
+// and layer_norm move 5. Per row, x + residual is formed in fp32 into a thread-private row buffer
+// (L1/L2-resident) while the mean and variance are accumulated (shifted one-pass sums, with an exact
+// two-pass fallback over the buffer, see below); a last pass over the buffer writes the normalised
+// row in the storage type.
+#include <cmath>
+#include <vector>
+
+#include "cpu_common.h"
+#include "registry.h"
+
+namespace emf {
+namespace cpu {
+namespace {
+
+constexpr int64_t kShiftElements = 32;
+
+template <typename T>
+struct LayerNormResidual {
+  // x, residual, out: [rows, hidden]; weight, bias: [hidden] in fp32; row: [hidden] scratch.
+  static EMF_INLINE void rows(const T* __restrict x, const T* __restrict residual, const float* __restrict weight,
+                              const float* __restrict bias, T* __restrict out, float* __restrict row, int64_t hidden,
+                              float eps, int64_t first, int64_t end) {
+    const float inv_hidden = 1.0f / static_cast<float>(hidden);
+    for (int64_t r = first; r < end; ++r) {
+      const T* __restrict xr = x + r * hidden;
+      const T* __restrict rr = residual + r * hidden;
+      T* __restrict outr = out + r * hidden;
+
+      // Pass 1 (memory): the row sum s = x + residual into the buffer, with the sums of d = s - shift
+      // and d^2, shift being the mean of the row's first few elements. Then var = E[d^2] - E[d]^2
+      // loses at most ~3 bits to cancellation when E[d]^2 <= E[d^2] / 8, which holds unless those
+      // first elements are far off the row mean; otherwise (and for non-finite rows) pass 2 takes
+      // the exact two-pass variance over the buffer.
+      const int64_t shift_count = hidden < kShiftElements ? hidden : kShiftElements;
+      float shift = 0.0f;
+      for (int64_t i = 0; i < shift_count; ++i) shift += load(xr[i]) + load(rr[i]);
+      shift /= static_cast<float>(shift_count);
+
+      float sum_d = 0.0f, sum_d2 = 0.0f;
+#pragma omp simd reduction(+ : sum_d, sum_d2)
+      for (int64_t i = 0; i < hidden; ++i) {
+        const float s = load(xr[i]) + load(rr[i]);
+        row[i] = s;
+        const float d = s - shift;
+        sum_d += d;
+        sum_d2 += d * d;
+      }
+      const float mean_d = sum_d * inv_hidden;
+      const float mean = shift + mean_d;
+      float variance = sum_d2 * inv_hidden - mean_d * mean_d;
+
+      if (!(mean_d * mean_d <= 0.125f * (sum_d2 * inv_hidden))) {
+        // Pass 2 (buffer, rare): exact centring.
+        float squares = 0.0f;
+#pragma omp simd reduction(+ : squares)
+        for (int64_t i = 0; i < hidden; ++i) {
+          const float d = row[i] - mean;
+          squares += d * d;
+        }
+        variance = squares * inv_hidden;
+      }
+      const float rstd = 1.0f / std::sqrt(variance + eps);
+
+#pragma omp simd
+      for (int64_t i = 0; i < hidden; ++i) outr[i] = store<T>((row[i] - mean) * rstd * weight[i] + bias[i]);
+    }
+  }
+};
+
+void layernorm_residual(uintptr_t out, uintptr_t x, uintptr_t residual, uintptr_t weight, uintptr_t bias, int64_t rows,
+                        int64_t hidden, double eps, int dtype_code, uintptr_t /*stream: unused on CPU*/) {
+  constexpr const char* op = "cpu_layernorm_residual";
+  const DType dtype = checked_dtype(dtype_code);
+  check_sizes(op, rows, hidden);
+  if (rows == 0) return;
+  for (auto [name, p] : {std::pair<const char*, uintptr_t>{"out", out}, {"x", x}, {"residual", residual},
+                         {"weight", weight}, {"bias", bias}})
+    check_pointer(op, name, p);
+
+  pybind11::gil_scoped_release no_gil;
+  with_storage_type(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    std::vector<float> weight_storage, bias_storage;
+    const float* w = params_as_float(reinterpret_cast<const T*>(weight), hidden, weight_storage);
+    const float* b = params_as_float(reinterpret_cast<const T*>(bias), hidden, bias_storage);
+    // One row buffer per thread, allocated here: nothing may throw inside the parallel region.
+    const int threads = plan_threads(rows, hidden);
+    std::vector<float> row_buffers(static_cast<size_t>(threads) * static_cast<size_t>(hidden));
+    const Isa isa = active_isa();
+    parallel_rows(threads, rows, [&](int64_t first, int64_t end, int thread) {
+      run_isa<LayerNormResidual<T>>(isa, reinterpret_cast<const T*>(x), reinterpret_cast<const T*>(residual), w, b,
+                                    reinterpret_cast<T*>(out), row_buffers.data() + thread * hidden, hidden,
+                                    static_cast<float>(eps), first, end);
+    });
+  });
+}
+
+}  // namespace
+}  // namespace cpu
+}  // namespace emf
+
+EMF_BIND(m) {
+  namespace py = pybind11;
+  m.def("cpu_layernorm_residual", &emf::cpu::layernorm_residual, py::arg("out"), py::arg("x"), py::arg("residual"),
+        py::arg("weight"), py::arg("bias"), py::arg("rows"), py::arg("hidden"), py::arg("eps"), py::arg("dtype"),
+        py::arg("stream") = 0,
+        "out = LayerNorm(x + residual) * weight + bias over [rows, hidden] (raw pointers, contiguous, one dtype; "
+        "dtype 0/1/2 = float32/float16/bfloat16; fp32 math).");
+}

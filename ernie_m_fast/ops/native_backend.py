@@ -81,8 +81,8 @@ class NativeBackend:
 
     def attention_varlen(self, q, k, v, cu_seqlens, max_seqlen, softmax_scale):
         fn = self._fn("attention_varlen")
-        if fn is None:  # e.g. `cpu`, where torch's own attention is the fastest we have
-            return torch_ops.attention_varlen(q, k, v, cu_seqlens, max_seqlen, softmax_scale)
+        if fn is None:  # `cpu`: torch's fused SDPA, one sequence at a time, is the fastest we have
+            return torch_ops.attention_varlen_sdpa(q, k, v, cu_seqlens, max_seqlen, softmax_scale)
         total, heads, head_dim = q.shape
         out = torch.empty((total, heads, head_dim), dtype=q.dtype, device=q.device)
         cu = cu_seqlens.contiguous()

@@ -178,3 +178,30 @@ def test_repo_id_without_network_fails_clearly(tmp_path, monkeypatch):
     monkeypatch.setattr(c, "HF_HUB_OFFLINE", True)
     with pytest.raises(OSError, match="susnato/ernie-m-base_pytorch"):
         emf.ErnieMModel.from_pretrained("susnato/ernie-m-base_pytorch", cache_dir=str(tmp_path))
+
+
+def _fake_hub_cache(cache_dir, repo_id, files: dict[str, bytes], commit="0123456789abcdef0123456789abcdef01234567"):
+    """The on-disk layout huggingface_hub's cache uses: refs/main -> snapshots/<commit>/<file>."""
+    repo_dir = cache_dir / f"models--{repo_id.replace('/', '--')}"
+    (repo_dir / "refs").mkdir(parents=True)
+    (repo_dir / "refs" / "main").write_text(commit)
+    snapshot = repo_dir / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    for name, data in files.items():
+        (snapshot / name).write_bytes(data)
+
+
+@pytest.mark.parametrize("safe", [True, False], ids=["safetensors", "bin"])
+def test_repo_id_loads_from_the_offline_hub_cache(tmp_path, monkeypatch, safe):
+    pytest.importorskip("huggingface_hub")
+    import huggingface_hub.constants as c
+
+    ref = hf_model("ErnieMForSequenceClassification", "h32_d16_l2_n2")
+    ref.save_pretrained(tmp_path / "src", safe_serialization=safe)
+    files = {p.name: p.read_bytes() for p in (tmp_path / "src").iterdir()}
+    _fake_hub_cache(tmp_path / "cache", "someone/tiny-ernie-m", files)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(c, "HF_HUB_OFFLINE", True)
+    model = emf.ErnieMFast.from_pretrained("someone/tiny-ernie-m", cache_dir=str(tmp_path / "cache"))
+    assert type(model) is emf.ErnieMForSequenceClassification
+    _assert_same(_run(model, "ErnieMForSequenceClassification"), _run(ref, "ErnieMForSequenceClassification"))

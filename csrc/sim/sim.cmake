@@ -1,13 +1,7 @@
 # ernie_m_fast._sim: the csrc/cuda kernel sources compiled by the host C++ compiler against the SIMT
 # emulation in csrc/sim (backend "cuda_sim"), plus csrc/cuda/bind_cuda.cpp and test-only kernels from
 # csrc/sim/*.cu. Needs no nvcc. ERNIE_M_FAST_SIM=OFF (environment or -D) skips it.
-if(NOT DEFINED ERNIE_M_FAST_SIM)
-  if(DEFINED ENV{ERNIE_M_FAST_SIM})
-    set(ERNIE_M_FAST_SIM "$ENV{ERNIE_M_FAST_SIM}")
-  else()
-    set(ERNIE_M_FAST_SIM ON)
-  endif()
-endif()
+emf_option(ERNIE_M_FAST_SIM ON)
 
 if(ERNIE_M_FAST_SIM)
   set(EMF_SIM_DIR "${CMAKE_CURRENT_LIST_DIR}")

@@ -36,7 +36,7 @@ class TritonBackend:
         return self._k.attention_varlen(q, k, v, cu_seqlens, max_seqlen, softmax_scale)
 
     def embed_layernorm(self, input_ids, position_ids, word_embeddings, position_embeddings, weight, bias, eps):
-        """Not a public op yet (the other backends lack it): the model calls it where this backend runs."""
+        """The fused gather + add + LayerNorm (other backends gather with torch: see ops.embed_layernorm)."""
         return self._k.embed_layernorm(input_ids, position_ids, word_embeddings, position_embeddings, weight, bias,
                                        eps)
 

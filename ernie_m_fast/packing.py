@@ -78,16 +78,6 @@ class PackedBatch:
         return cols, valid
 
 
-def _check_ids(input_ids: torch.Tensor, vocab_size: int) -> None:
-    if input_ids.dtype.is_floating_point or input_ids.dtype == torch.bool or input_ids.is_complex():
-        raise ValueError(f"input_ids must hold integer token ids, got dtype {input_ids.dtype}")
-    if input_ids.numel():
-        lo, hi = int(input_ids.min()), int(input_ids.max())
-        bad = lo if lo < 0 else hi if hi >= vocab_size else None
-        if bad is not None:
-            raise ValueError(f"input_ids holds token id {bad}, outside the vocabulary [0, {vocab_size}) of this model")
-
-
 @torch.compiler.disable  # validation and nonzero() need the data: one graph break here, none in the layers
 def pack_batch(config, input_ids=None, attention_mask=None, position_ids=None, inputs_embeds=None,
                query_only: str | torch.Tensor = "none", static: Optional[StaticShape] = None) -> PackedBatch:
@@ -107,7 +97,8 @@ def pack_batch(config, input_ids=None, attention_mask=None, position_ids=None, i
             raise TypeError(f"input_ids must be a torch.Tensor, got {type(input_ids).__name__}")
         if input_ids.dim() != 2:
             raise ValueError(f"input_ids must be (batch, sequence_length), got shape {tuple(input_ids.shape)}")
-        _check_ids(input_ids, config.vocab_size)
+        if input_ids.dtype.is_floating_point or input_ids.dtype == torch.bool or input_ids.is_complex():
+            raise ValueError(f"input_ids must hold integer token ids, got dtype {input_ids.dtype}")
         batch, length = input_ids.shape
         device = input_ids.device
     else:
@@ -119,10 +110,19 @@ def pack_batch(config, input_ids=None, attention_mask=None, position_ids=None, i
         device = inputs_embeds.device
     if batch == 0 or length == 0:
         raise ValueError(f"the batch is empty (shape {(batch, length)})")
+    max_positions = config.max_position_embeddings - POSITION_OFFSET
+    if position_ids is None and length > max_positions:
+        raise ValueError(
+            f"sequence length {length} is longer than this model's maximum of {max_positions} "
+            f"(max_position_embeddings {config.max_position_embeddings} - {POSITION_OFFSET})"
+        )
+    if position_ids is not None and position_ids.shape != (batch, length):
+        raise ValueError(f"position_ids has shape {tuple(position_ids.shape)} but the input is {(batch, length)}")
 
     if attention_mask is None:
         # transformers masks the pad id when no mask is given
-        mask = input_ids != config.pad_token_id if input_ids is not None else torch.ones(batch, length, dtype=torch.bool, device=device)
+        mask = (input_ids != config.pad_token_id if input_ids is not None
+                else torch.ones(batch, length, dtype=torch.bool, device=device))
     else:
         if not isinstance(attention_mask, torch.Tensor):
             attention_mask = torch.as_tensor(attention_mask, device=device)
@@ -131,29 +131,37 @@ def pack_batch(config, input_ids=None, attention_mask=None, position_ids=None, i
                 f"attention_mask has shape {tuple(attention_mask.shape)} but the input is {(batch, length)}; "
                 "ErnieM takes a 2-D mask of the input's shape (1 = attend, 0 = masked)"
             )
-        if attention_mask.dtype != torch.bool and ((attention_mask != 0) & (attention_mask != 1)).any():
-            raise ValueError("attention_mask must hold only 0 and 1")
-        mask = attention_mask.to(device=device, dtype=torch.bool)
+        attention_mask = attention_mask.to(device)
+        mask = attention_mask.bool()
     lengths = mask.sum(1)
-    empty = (lengths == 0).nonzero().flatten().tolist()
-    if empty:
-        raise ValueError(f"attention_mask attends to no token in row(s) {empty}; every sequence needs at least one")
 
-    max_positions = config.max_position_embeddings - POSITION_OFFSET
+    # Every data-dependent check in one device-to-host copy (one sync on a GPU, not one per check).
+    stats = {"longest": lengths.max(), "empty_rows": (lengths == 0).any()}
+    if input_ids is not None:
+        stats.update(id_min=input_ids.min(), id_max=input_ids.max())
+    if attention_mask is not None and attention_mask.dtype != torch.bool:
+        stats["mask_not_binary"] = ((attention_mask != 0) & (attention_mask != 1)).any()
+    if position_ids is not None:
+        stats.update(pos_min=position_ids.min(), pos_max=position_ids.max())
+    stats = dict(zip(stats, torch.stack([v.to(torch.float64) for v in stats.values()]).tolist()))
+
+    if "id_min" in stats:
+        bad = stats["id_min"] if stats["id_min"] < 0 else stats["id_max"] if stats["id_max"] >= config.vocab_size else None
+        if bad is not None:
+            raise ValueError(f"input_ids holds token id {int(bad)}, outside the vocabulary [0, {config.vocab_size}) "
+                             "of this model")
+    if stats.get("mask_not_binary"):
+        raise ValueError("attention_mask must hold only 0 and 1")
+    if stats["empty_rows"]:
+        empty = (lengths == 0).nonzero().flatten().tolist()
+        raise ValueError(f"attention_mask attends to no token in row(s) {empty}; every sequence needs at least one")
     if position_ids is None:
-        if length > max_positions:
-            raise ValueError(
-                f"sequence length {length} is longer than this model's maximum of {max_positions} "
-                f"(max_position_embeddings {config.max_position_embeddings} - {POSITION_OFFSET})"
-            )
         positions = torch.arange(length, device=device).expand(batch, length)
     else:
-        if position_ids.shape != (batch, length):
-            raise ValueError(f"position_ids has shape {tuple(position_ids.shape)} but the input is {(batch, length)}")
-        lo, hi = int(position_ids.min()), int(position_ids.max())
-        if lo < 0 or hi >= max_positions:
+        if stats["pos_min"] < 0 or stats["pos_max"] >= max_positions:
+            bad = stats["pos_min"] if stats["pos_min"] < 0 else stats["pos_max"]
             raise ValueError(
-                f"position_ids holds {lo if lo < 0 else hi}; positions must lie in [0, {max_positions}) "
+                f"position_ids holds {int(bad)}; positions must lie in [0, {max_positions}) "
                 f"(max_position_embeddings {config.max_position_embeddings} - {POSITION_OFFSET})"
             )
         positions = position_ids.to(device)
@@ -187,7 +195,7 @@ def pack_batch(config, input_ids=None, attention_mask=None, position_ids=None, i
         token_index=token_index,
         num_keyed=keyed.numel(),
         cu_seqlens=cu_seqlens,
-        max_seqlen=int(lengths.max()),
+        max_seqlen=int(stats["longest"]),
         query_only_rows=extra // length,
         position_ids=positions.reshape(-1)[token_index] + POSITION_OFFSET,
         input_ids=input_ids.reshape(-1)[token_index] if input_ids is not None else None,

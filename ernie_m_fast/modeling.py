@@ -119,9 +119,10 @@ class ErnieMAttention(nn.Module):
         if batch.real_rows is not None:  # static layout: filler rows' attention output is unspecified
             ctx = ctx * batch.real_rows.to(ctx.dtype)[:, None, None]
         if head_mask is not None:
-            ctx = ctx * head_mask.to(ctx.dtype).view(1, heads, 1)
+            head_mask = head_mask.to(device=ctx.device, dtype=ctx.dtype)
+            ctx = ctx * head_mask.view(1, heads, 1)
             if probs is not None:
-                probs = probs * head_mask.to(probs.dtype).view(1, heads, 1, 1)
+                probs = probs * head_mask.view(1, heads, 1, 1)
         return self.out_proj(ctx.reshape(rows, heads * head_dim)), probs
 
 

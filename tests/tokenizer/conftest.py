@@ -7,13 +7,9 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 
 import pytest
-
-sys.path.insert(0, os.path.dirname(__file__))  # `from spm_fixtures import ...` under --import-mode=importlib
-
-from spm_fixtures import build_tiny_tokenizer_dir  # noqa: E402
+from spm_fixtures import build_tiny_tokenizer_dir  # tests/tokenizer is on pytest's pythonpath (pyproject)
 
 transformers = pytest.importorskip("transformers")
 transformers.logging.set_verbosity_error()  # its truncation warnings would flood the output

@@ -85,37 +85,31 @@ cudaError_t broken(int mode) {
   return cudaGetLastError();
 }
 
+// acc += a . b for one 16x16x16 tile, with the operand layouts given as types.
+template <class T, class LayoutA, class LayoutB>
+__device__ void mma_tile(const T* a, const T* b, nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 16, float>& acc) {
+  using namespace nvcuda;
+  wmma::fragment<wmma::matrix_a, 16, 16, 16, T, LayoutA> fa;
+  wmma::fragment<wmma::matrix_b, 16, 16, 16, T, LayoutB> fb;
+  wmma::load_matrix_sync(fa, a, 16);
+  wmma::load_matrix_sync(fb, b, 16);
+  wmma::mma_sync(acc, fa, fb, acc);
+}
+
 template <class T>
 __global__ void wmma_kernel(float* d, const T* a, const T* b, bool a_col_major, bool b_col_major) {
   using namespace nvcuda;
   wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
   wmma::fill_fragment(acc, 0.0f);
-  if (a_col_major == b_col_major) {  // exercise both operand layouts, one combination per branch
-    if (a_col_major) {
-      wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::col_major> fa;
-      wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> fb;
-      wmma::load_matrix_sync(fa, a, 16);
-      wmma::load_matrix_sync(fb, b, 16);
-      wmma::mma_sync(acc, fa, fb, acc);
-    } else {
-      wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
-      wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> fb;
-      wmma::load_matrix_sync(fa, a, 16);
-      wmma::load_matrix_sync(fb, b, 16);
-      wmma::mma_sync(acc, fa, fb, acc);
-    }
+  // exercise all four operand layout combinations
+  if (a_col_major && b_col_major) {
+    mma_tile<T, wmma::col_major, wmma::col_major>(a, b, acc);
   } else if (a_col_major) {
-    wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::col_major> fa;
-    wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> fb;
-    wmma::load_matrix_sync(fa, a, 16);
-    wmma::load_matrix_sync(fb, b, 16);
-    wmma::mma_sync(acc, fa, fb, acc);
+    mma_tile<T, wmma::col_major, wmma::row_major>(a, b, acc);
+  } else if (b_col_major) {
+    mma_tile<T, wmma::row_major, wmma::col_major>(a, b, acc);
   } else {
-    wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
-    wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> fb;
-    wmma::load_matrix_sync(fa, a, 16);
-    wmma::load_matrix_sync(fb, b, 16);
-    wmma::mma_sync(acc, fa, fb, acc);
+    mma_tile<T, wmma::row_major, wmma::row_major>(a, b, acc);
   }
   wmma::store_matrix_sync(d, acc, 16, wmma::mem_row_major);
 }

@@ -131,11 +131,14 @@ class ErnieMPreTrainedModel(nn.Module):
 
     @classmethod
     def from_pretrained(cls, path_or_repo_id, *, config: Optional[ErnieMConfig] = None, dtype=None,
-                        torch_dtype=None, device=None, backend: str = "auto", **kwargs):
+                        torch_dtype=None, device=None, backend: str = "auto", ignore_mismatched_sizes: bool = False,
+                        **kwargs):
         """Load a checkpoint directory or hub repo id.
 
         dtype (alias torch_dtype): torch.float32 (default), float16, bfloat16, or "auto" for the
         config's / checkpoint's dtype. device: where the weights go. backend: see `set_backend`.
+        ignore_mismatched_sizes: initialise weights whose shape differs from the checkpoint's (a
+        head loaded with another num_labels) instead of raising, with a warning naming them.
         Remaining keyword arguments override config fields, as in transformers.
         """
         if dtype is not None and torch_dtype is not None and dtype != torch_dtype:
@@ -162,19 +165,23 @@ class ErnieMPreTrainedModel(nn.Module):
             model = cls(config)
         state = _match_prefix(state, model)
         expected = model.state_dict()
-        loaded, missing = {}, []
+        loaded, missing, mismatched = {}, [], []
         for key, meta in expected.items():
             if key not in state:
                 missing.append(key)
                 continue
             tensor = state[key]
             if tuple(tensor.shape) != tuple(meta.shape):
-                raise ValueError(
-                    f"size mismatch for {key}: the checkpoint at {path_or_repo_id} has shape {tuple(tensor.shape)}, "
-                    f"the model built from its config needs {tuple(meta.shape)}"
-                )
+                if not ignore_mismatched_sizes:
+                    raise ValueError(
+                        f"size mismatch for {key}: the checkpoint at {path_or_repo_id} has shape "
+                        f"{tuple(tensor.shape)}, the model built from its config needs {tuple(meta.shape)} "
+                        "(pass ignore_mismatched_sizes=True to initialise it anew)"
+                    )
+                mismatched.append(f"{key}: checkpoint {tuple(tensor.shape)}, model {tuple(meta.shape)}")
+                continue
             loaded[key] = tensor.to(device=device, dtype=dtype if tensor.is_floating_point() else tensor.dtype)
-        for key in missing:
+        for key in expected.keys() - loaded.keys():
             module_name, _, param_name = key.rpartition(".")
             module = model.get_submodule(module_name)
             tensor = torch.empty(expected[key].shape, dtype=dtype, device=device)
@@ -187,6 +194,9 @@ class ErnieMPreTrainedModel(nn.Module):
                 "Some weights of %s were not initialized from the model checkpoint at %s and are newly "
                 "initialized: %s\nYou should probably TRAIN this model on a down-stream task to be able to use "
                 "it for predictions and inference.", cls.__name__, path_or_repo_id, missing)
+        if mismatched:
+            logger.warning("Some weights of %s were not initialized from the model checkpoint at %s because their "
+                           "shapes differ, and are newly initialized: %s", cls.__name__, path_or_repo_id, mismatched)
         if unexpected:
             logger.warning("Some weights of the model checkpoint at %s were not used when initializing %s: %s",
                            path_or_repo_id, cls.__name__, unexpected)

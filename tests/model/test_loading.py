@@ -205,3 +205,16 @@ def test_repo_id_loads_from_the_offline_hub_cache(tmp_path, monkeypatch, safe):
     model = emf.ErnieMFast.from_pretrained("someone/tiny-ernie-m", cache_dir=str(tmp_path / "cache"))
     assert type(model) is emf.ErnieMForSequenceClassification
     _assert_same(_run(model, "ErnieMForSequenceClassification"), _run(ref, "ErnieMForSequenceClassification"))
+
+
+def test_ignore_mismatched_sizes_reinitialises_the_head(tmp_path, caplog):
+    ref = hf_model("ErnieMForSequenceClassification", "h32_d16_l2_n2")  # 2 labels
+    ref.save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="ignore_mismatched_sizes"):
+        emf.ErnieMForSequenceClassification.from_pretrained(tmp_path, num_labels=5)
+    with caplog.at_level(logging.WARNING, logger="ernie_m_fast"):
+        model = emf.ErnieMForSequenceClassification.from_pretrained(tmp_path, num_labels=5,
+                                                                     ignore_mismatched_sizes=True)
+    assert "classifier.weight: checkpoint (2, 32), model (5, 32)" in caplog.text
+    assert model.classifier.weight.shape == (5, 32) and torch.all(model.classifier.bias == 0)
+    torch.testing.assert_close(model.ernie_m.pooler.dense.weight, ref.ernie_m.pooler.dense.weight)

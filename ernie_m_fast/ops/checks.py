@@ -29,11 +29,15 @@ def check_layernorm_residual(x, residual, weight, bias) -> None:
         raise ValueError(f"x has shape {tuple(x.shape)} but residual has shape {tuple(residual.shape)}")
     if x.dim() < 1 or x.shape[-1] == 0:
         raise ValueError(f"x must have a non-empty last dimension, got shape {tuple(x.shape)}")
-    hidden = x.shape[-1]
+    _check_norm_params(weight, bias, x.shape[-1], "x", x)
+
+
+def _check_norm_params(weight, bias, hidden: int, like_name: str, like: torch.Tensor) -> None:
+    """A LayerNorm's weight and bias: float, (hidden,), on the same device as `like`."""
     for name, p in (("weight", weight), ("bias", bias)):
         check_float_tensor(name, p)
-        if p.device != x.device:
-            raise ValueError(f"{name} is on {p.device} but x is on {x.device}")
+        if p.device != like.device:
+            raise ValueError(f"{name} is on {p.device} but {like_name} is on {like.device}")
         if p.shape != (hidden,):
             raise ValueError(f"{name} must have shape ({hidden},), got {tuple(p.shape)}")
 
@@ -89,9 +93,4 @@ def check_embed_layernorm(input_ids, position_ids, word_embeddings, position_emb
     for name, t in (("input_ids", input_ids), ("position_ids", position_ids)):
         if t.device != word_embeddings.device:
             raise ValueError(f"{name} is on {t.device} but word_embeddings is on {word_embeddings.device}")
-    for name, p in (("weight", weight), ("bias", bias)):
-        check_float_tensor(name, p)
-        if p.device != word_embeddings.device:
-            raise ValueError(f"{name} is on {p.device} but word_embeddings is on {word_embeddings.device}")
-        if p.shape != (hidden,):
-            raise ValueError(f"{name} must have shape ({hidden},), got {tuple(p.shape)}")
+    _check_norm_params(weight, bias, hidden, "word_embeddings", word_embeddings)

@@ -237,11 +237,12 @@ class ErnieMModel(ErnieMPreTrainedModel):
                output_hidden_states=False, output_attentions=False, query_only="none") -> EncoderRun:
         """Run the encoder on packed rows; the heads build their outputs from the result."""
         lead = input_ids if input_ids is not None else inputs_embeds
-        backend = self.resolve_backend(lead.device if lead is not None else "cpu", inputs_embeds)
+        needs_grad = self.needs_autograd(inputs_embeds)  # walks every parameter: once per forward
+        backend = self.resolve_backend(lead.device if lead is not None else "cpu", needs_grad=needs_grad)
         runner = self.graph_runner
         static = None
         graphable = (runner is not None and lead is not None and not self.training
-                     and not self.needs_autograd(inputs_embeds) and head_mask is None
+                     and not needs_grad and head_mask is None
                      and not (output_hidden_states or output_attentions)
                      and isinstance(query_only, str) and query_only in ("none", "first"))
         if graphable:  # None when the batch fits no captured layout: the eager path runs

@@ -110,10 +110,13 @@ class ErnieMPreTrainedModel(nn.Module):
             or (inputs_embeds is not None and inputs_embeds.requires_grad)
         )
 
-    def resolve_backend(self, device, inputs_embeds=None) -> str:
+    def resolve_backend(self, device, inputs_embeds=None, needs_grad=None) -> str:
         """The backend this forward runs on. Fused kernels are inference paths: when autograd needs
-        gradients through the model, the `torch` backend (plain PyTorch) runs instead."""
-        if self.needs_autograd(inputs_embeds):
+        gradients through the model, the `torch` backend (plain PyTorch) runs instead.
+        `needs_grad` may be passed when the caller already computed `needs_autograd`."""
+        if needs_grad is None:
+            needs_grad = self.needs_autograd(inputs_embeds)
+        if needs_grad:
             return "torch"
         return ops.resolve_backend(self._backend, device)
 

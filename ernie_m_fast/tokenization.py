@@ -31,6 +31,7 @@ from typing import Any, Sequence
 import sentencepiece as spm
 
 from . import tokenization_files as files
+from .hub import HUB_KWARGS
 from .tokenization_batch import (
     VERY_LARGE_INTEGER,
     BatchEncoding,
@@ -811,8 +812,7 @@ class ErnieMTokenizer:
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *init_inputs, **kwargs) -> "ErnieMTokenizer":
         """Load from a directory (or a Hugging Face Hub repo id, with huggingface_hub installed)."""
-        hub_kwargs = {k: kwargs.pop(k) for k in ("revision", "cache_dir", "token", "local_files_only",
-                                                  "force_download", "subfolder") if k in kwargs}
+        hub_kwargs = {k: kwargs.pop(k) for k in HUB_KWARGS if k in kwargs}
         paths = files.resolve_files(pretrained_model_name_or_path, **hub_kwargs)
         config: dict[str, Any] = {}
         if paths[files.SPECIAL_TOKENS_MAP_FILE]:

@@ -111,13 +111,10 @@ class ErnieMPreTrainedModel(nn.Module):
         )
 
     def resolve_backend(self, device, inputs_embeds=None, needs_grad=None) -> str:
-        """The backend this forward runs on. Fused kernels are inference paths: when autograd needs
-        gradients through the model, the `torch` backend (plain PyTorch) runs instead.
-        `needs_grad` may be passed when the caller already computed `needs_autograd`."""
-        if needs_grad is None:
-            needs_grad = self.needs_autograd(inputs_embeds)
-        if needs_grad:
-            return "torch"
+        """The backend this model's forwards take on `device`, inputs aside (ValueError if an explicit
+        one cannot run there). The fused kernels run whether or not autograd is recording (they carry
+        autograd formulas); per op, `auto` moves to the next backend when one cannot take the inputs.
+        `inputs_embeds` and `needs_grad` are accepted for compatibility and no longer matter."""
         return ops.resolve_backend(self._backend, device)
 
     # --- saving and loading ------------------------------------------------------------------------

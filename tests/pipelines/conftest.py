@@ -29,6 +29,16 @@ MAX_POSITIONS = 64  # the model takes 62 tokens: long-input tests stay cheap
 SCALE = 0.5
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """The models here are tiny: a forward is a few small GEMMs, and a second thread costs more in
+    synchronisation than it gives (10x slower on a loaded 2-core machine). Restored afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def tok_dir(tmp_path_factory) -> str:
     return train_tiny_tokenizer(tmp_path_factory.mktemp("tok"))
@@ -70,25 +80,51 @@ def checkpoint(tok_dir, tokenizer, tmp_path_factory):
     return make
 
 
+ATOL = 1e-5  # fp32: batched and alone (or ours and transformers) differ by GEMM blocking, ~1e-7 observed
+
+
+def assert_close(ours, theirs, atol: float = ATOL):
+    """Same structure (dicts, lists, strings, ints exactly); floats within atol."""
+    if isinstance(theirs, dict):
+        assert isinstance(ours, dict) and set(ours) == set(theirs), (ours, theirs)
+        for key in theirs:
+            assert_close(ours[key], theirs[key], atol)
+    elif isinstance(theirs, (list, tuple)):
+        assert isinstance(ours, (list, tuple)) and len(ours) == len(theirs), (ours, theirs)
+        for a, b in zip(ours, theirs):
+            assert_close(a, b, atol)
+    elif isinstance(theirs, float):
+        assert ours == pytest.approx(theirs, abs=atol)
+    else:
+        assert ours == theirs
+
+
+@pytest.fixture(scope="session")
+def close():
+    return assert_close
+
+
 class HandSet:
     """Build models whose head fires for chosen tokens (see the module docstring)."""
 
     def __init__(self, vocab_size: int):
         self.vocab_size = vocab_size
 
-    def model(self, cls, token_classes: dict[int, int], head_classes: list[int], bias: float = 0.0,
+    def model(self, cls, token_classes: dict, head_classes: list[int], bias: float = 0.0,
               num_classes: int = 4, **config):
-        """`cls` with token id t embedded as class `token_classes.get(t, 0)`, and head row r reading class
-        `head_classes[r]`: its logit is SCALE * HIDDEN + bias on tokens of that class, `bias` elsewhere."""
+        """`cls` with token id t embedded as class `token_classes.get(t, 0)` (or a {class: weight} mix),
+        and head row r reading class `head_classes[r]`: its logit is SCALE * HIDDEN + bias on tokens
+        of that class alone, `bias` on tokens without it, and in between for a mix."""
         model = cls(emf.ErnieMConfig(**_config(self.vocab_size, **config))).eval()
         # orthogonal zero-mean directions: LayerNorm only rescales them, so they stay orthogonal
         generator = torch.Generator().manual_seed(0)
         raw = torch.randn(HIDDEN, num_classes, generator=generator)
         q, _ = torch.linalg.qr(raw - raw.mean(dim=0))
         directions = q.T * HIDDEN ** 0.5  # each row already has LayerNorm's scale
-        classes = torch.zeros(self.vocab_size, dtype=torch.long)
+        embeddings = directions[torch.zeros(self.vocab_size, dtype=torch.long)]
         for token, c in token_classes.items():
-            classes[token] = c
+            mix = c if isinstance(c, dict) else {c: 1.0}
+            embeddings[token] = sum(w * directions[k] for k, w in mix.items())
         heads = [m for _, m in model.named_children() if isinstance(m, torch.nn.Linear)]
         rows = directions[torch.tensor(head_classes)] * SCALE
         with torch.no_grad():
@@ -97,7 +133,7 @@ class HandSet:
                     p.fill_(1.0 if name.endswith("weight") else 0.0)
                 elif any(k in name for k in ("out_proj", "linear2", "position_embeddings")):
                     p.zero_()
-            model.base_model.embeddings.word_embeddings.weight.copy_(directions[classes])
+            model.base_model.embeddings.word_embeddings.weight.copy_(embeddings)
             for head, chunk in zip(heads, rows.split([h.weight.shape[0] for h in heads])):
                 head.weight.copy_(chunk)
                 head.bias.fill_(bias)

@@ -14,8 +14,9 @@ from ernie_m_fast.ops import torch_ops
 
 from cases import (ATTENTION_CASES, DTYPES, ROWWISE_SHAPES, assert_close_to_reference, case_id, make_attention,
                    make_rowwise, ref_attention, ref_bias_gelu, ref_layernorm_residual)
+from numerics import backend_runs
 
-BACKENDS = emf.ops.available_backends("cpu")
+BACKENDS = backend_runs(emf.ops.available_backends("cpu"))  # cuda_sim once per emulation schedule
 DTYPE_IDS = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
 
 

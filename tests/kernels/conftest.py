@@ -13,10 +13,13 @@ def _guarded_memory():
         yield
 
 
-def _set_schedule(order: str, seed: int):
+def _set_schedule(schedule):
+    """Sets a (order, seed) schedule; None keeps the emulation's default. Returns the undo."""
+    if schedule is None:
+        return lambda: None
     sim = pytest.importorskip("ernie_m_fast._sim", reason="ernie_m_fast._sim is not built")
     before = sim.sim_schedule()
-    sim.sim_set_schedule(order, seed)
+    sim.sim_set_schedule(*schedule)
     return lambda: sim.sim_set_schedule(before)
 
 
@@ -24,16 +27,14 @@ def _set_schedule(order: str, seed: int):
 def _sim_schedule_of_backend(request):
     """A test parametrised with numerics.backend_runs runs its cuda_sim case under that case's schedule."""
     callspec = getattr(request.node, "callspec", None)
-    schedule = getattr(callspec.params.get("backend") if callspec else None, "schedule", None)
-    restore = _set_schedule(*schedule) if schedule else None
+    restore = _set_schedule(getattr(callspec.params.get("backend") if callspec else None, "schedule", None))
     yield
-    if restore:
-        restore()
+    restore()
 
 
-@pytest.fixture(params=numerics.SIM_SCHEDULES, ids=lambda s: f"{s[0]}{s[1] if s[0].endswith('random') else ''}")
+@pytest.fixture(params=numerics.SIM_SCHEDULES, ids=numerics.schedule_id)
 def sim_schedule(request):
     """For cuda_sim tests that name the backend themselves: run the test once per schedule."""
-    restore = _set_schedule(*request.param)
+    restore = _set_schedule(request.param)
     yield request.param
     restore()

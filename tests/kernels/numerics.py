@@ -164,25 +164,32 @@ def guarded(t: torch.Tensor, name: str = "input") -> torch.Tensor:
 
 # ---- cuda_sim schedules --------------------------------------------------------------------------
 
-# (schedule, seed): the default lockstep order plus run-ahead in all three warp orders.
-SIM_SCHEDULES = (("forward", 0), ("runahead-forward", 0), ("runahead-reverse", 0), ("runahead-random", 1))
+# (schedule, seed): None is the emulation's default (lockstep forward, or what EMF_SIM_SCHEDULE says),
+# then run-ahead in all three warp orders.
+SIM_SCHEDULES = (None, ("runahead-forward", 0), ("runahead-reverse", 0), ("runahead-random", 1))
+
+
+def schedule_id(schedule: tuple[str, int] | None) -> str:
+    if schedule is None:
+        return "default"
+    order, seed = schedule
+    return order + (str(seed) if order.endswith("random") else "")
 
 
 class SimRun(str):
     """The backend name "cuda_sim" (a str, so test bodies pass it on unchanged) run under one schedule;
     conftest's autouse fixture sets the schedule for the test."""
 
-    schedule: tuple[str, int]
+    schedule: tuple[str, int] | None
 
-    def __new__(cls, schedule: tuple[str, int]):
+    def __new__(cls, schedule: tuple[str, int] | None):
         run = super().__new__(cls, "cuda_sim")
         run.schedule = schedule
         return run
 
     @property
     def id(self) -> str:
-        order, seed = self.schedule
-        return f"cuda_sim-{order}" + (f"{seed}" if order.endswith("random") else "")
+        return "cuda_sim" if self.schedule is None else f"cuda_sim-{schedule_id(self.schedule)}"
 
 
 def backend_runs(backends) -> list:

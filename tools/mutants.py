@@ -55,6 +55,7 @@ def tests(*args: str) -> tuple[str, ...]:
 
 
 OPS = "tests/kernels/test_ops.py"
+TABLE = "tests/kernels/test_op_table.py"
 CPU = "tests/kernels/test_cpu_kernels.py"
 SIM = "tests/kernels/test_cuda_sim.py"
 TRITON = "tests/kernels/test_triton_kernels.py"
@@ -63,18 +64,19 @@ DTYPES = ("fp32", "fp16", "bf16")
 
 
 def barrier_mutants(root: Path) -> list[Mutant]:
-    """Every __syncthreads() / __syncwarp() in every csrc/cuda kernel removed in turn; each must fail the
-    cuda_sim tests of that kernel's op in every dtype on its own (a race can hide in one dtype's path)."""
+    """Every __syncthreads() / __syncwarp() in every csrc/cuda kernel (.cu and .cuh) removed in turn; each
+    must fail the cuda_sim tests in every dtype on its own (a race can hide in one dtype's path). A .cu
+    is tested through its op's tests; a .cuh, shared by several ops, through all cuda_sim op tests."""
     mutants = []
-    for cu in sorted((root / "csrc/cuda").glob("*.cu")):
+    for cu in sorted((root / "csrc/cuda").glob("*.cu*")):
         text = cu.read_text()
-        op = cu.stem
+        op = cu.stem if cu.suffix == ".cu" else "cuda_sim"
         seen: dict[str, int] = {}
         for match in re.finditer(r"__sync(threads|warp)\([^)]*\);", text):
             stmt = match.group(0)
             seen[stmt] = seen.get(stmt, 0) + 1
             line = text.count("\n", 0, match.start()) + 1
-            checks = tuple(tests(OPS, "-k", f"{op} and cuda_sim and {dtype}") for dtype in DTYPES)
+            checks = tuple(tests(OPS, TABLE, "-k", f"{op} and cuda_sim and {dtype}") for dtype in DTYPES)
             mutants.append(Mutant(f"{cu.name}:{line} {stmt} removed", str(cu.relative_to(root)), stmt, "", checks,
                                   seen[stmt]))
     return mutants
@@ -88,6 +90,9 @@ MUTANTS = [
     # ---- csrc/cpu -------------------------------------------------------------------------------
     Mutant("cpu layernorm: first block's partial sum dropped from the row mean", "csrc/cpu/layernorm_residual.cpp",
            "sum_d += block_d;", "sum_d += i0 == 0 ? 0.0f : block_d;", _one(CPU, "-k", "layernorm")),
+    Mutant("cpu blocked_sum: first block dropped (bias_residual_layernorm's statistics)", "csrc/cpu/cpu_common.h",
+           "total += block;", "total += i0 == 0 ? 0.0f : block;",
+           _one(TABLE, "-k", "bias_residual_layernorm and cpu")),
     Mutant("cpu bias_gelu: bias dropped in a 16-bit row's last (partial) block", "csrc/cpu/bias_gelu.cpp",
            "stage[i] = load(xr[i0 + i]) + bias[i0 + i];",
            "stage[i] = load(xr[i0 + i]) + (n == kStageBlock ? bias[i0 + i] : 0.0f);", _one(CPU, "-k", "bias_gelu")),
@@ -104,9 +109,12 @@ MUTANTS = [
     Mutant("cuda bias_gelu: bias dropped in the scalar tail only", "csrc/cuda/bias_gelu.cu",
            "gelu(to_float(xr[i]) + to_float(bias[i]), tanh_approx)", "gelu(to_float(xr[i]), tanh_approx)",
            _one(OPS, "-k", "bias_gelu and cuda_sim")),
-    Mutant("cuda layernorm: bias dropped in the scalar tail only", "csrc/cuda/layernorm_residual.cu",
+    Mutant("cuda layernorm: bias dropped in the scalar tail only", "csrc/cuda/layernorm_rows.cuh",
            "* rstd * to_float(weight[i]) + to_float(bias[i]));", "* rstd * to_float(weight[i]));",
            _one(OPS, "-k", "layernorm_residual and cuda_sim")),
+    Mutant("cuda bias_residual_layernorm: the Linear's bias dropped in the scalar tail only",
+           "csrc/cuda/layernorm_rows.cuh", "(xbias != nullptr ? to_float(xbias[i]) : 0.f)", "0.f",
+           _one(TABLE, "-k", "bias_residual_layernorm and cuda_sim")),
     Mutant("cuda gelu_tanh: 0.044715 -> 0.0447", "csrc/cuda/bias_gelu.cu", "0.044715f", "0.0447f",
            _one(OPS, "-k", "bias_gelu and cuda_sim and fp32")),
     # ---- triton_kernels (under the interpreter) --------------------------------------------------
@@ -120,6 +128,11 @@ MUTANTS = [
            "row_mask = row <= rows", _one(OPS, "-k", "layernorm and triton")),
     Mutant("triton layernorm: chunk merge drops the between-chunk variance term", "triton_kernels/layernorm.py",
            "m2 += m2_b + delta * delta * (count * n_b / n)", "m2 += m2_b", _one(TRITON, "-k", "layernorm")),
+    Mutant("triton bias_residual_layernorm: column mask off by one", "triton_kernels/bias_residual_layernorm.py",
+           "col_mask = c < hidden", "col_mask = c <= hidden", _one(TABLE, "-k", "bias_residual_layernorm and triton")),
+    Mutant("triton bias_residual_layernorm: the Linear's bias not added", "triton_kernels/bias_residual_layernorm.py",
+           "s += tl.load(bias_ptr + c, mask=col_mask, other=0.0).to(tl.float32)[None, :]", "pass",
+           _one(TABLE, "-k", "bias_residual_layernorm and triton")),
     Mutant("triton bias_gelu: column mask off by one", "triton_kernels/gelu.py", "col_mask = col < hidden",
            "col_mask = col <= hidden", _one(OPS, "-k", "bias_gelu and triton")),
     Mutant("triton gelu_tanh: 0.044715 -> 0.0447", "triton_kernels/gelu.py", "0.044715 * s * s * s",
@@ -226,6 +239,20 @@ class Scratch:
         return subprocess.run(cmd, cwd=self.root, capture_output=True, text=True, check=True).stdout.strip()
 
 
+def baseline_runs(checks) -> list[tuple[str, ...]]:
+    """The checks merged into one pytest run per set of test files (-k expressions or-ed): the same
+    tests, without paying pytest's start-up (torch, triton) once per check."""
+    by_files: dict[tuple[str, ...], list[str]] = {}
+    for check in checks:
+        files = tuple(a for a in check if a.startswith("tests/"))
+        keyword = check[check.index("-k") + 1] if "-k" in check else ""
+        by_files.setdefault(files, []).append(keyword)
+    runs = []
+    for files, keywords in sorted(by_files.items()):
+        runs.append(files if "" in keywords else files + ("-k", " or ".join(f"({k})" for k in sorted(set(keywords)))))
+    return runs
+
+
 def apply(root: Path, m: Mutant) -> str:
     """Plants the mutant; returns the original text of the file."""
     path = root / m.path
@@ -273,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"the unmutated copy does not build:\n{error}")
     print(f"built in {time.monotonic() - started:.0f} s; imports {scratch.where()}", flush=True)
 
-    for check in sorted({c for m in mutants for c in m.checks}):
+    for check in baseline_runs({c for m in mutants for c in m.checks}):
         outcome, detail, seconds = scratch.pytest(check, args.timeout)
         if outcome != "passed":
             raise SystemExit(f"unmutated, `pytest {' '.join(check)}` {outcome} ({detail}): fix that first")

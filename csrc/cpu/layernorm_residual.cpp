@@ -5,12 +5,7 @@
 // (L1/L2-resident) while the mean and variance are accumulated (shifted one-pass sums, with an exact
 // two-pass fallback over the buffer, see below); a last pass over the buffer writes the normalised
 // row in the storage type.
-//
-// Summation: a vectorised reduction over a whole row gives each of the 4 (SSE) to 16 (AVX-512) vector
-// lanes a sequential sum of hidden / lanes terms, whose rounding error grows linearly with the row
-// (at 1M elements the baseline ISA was 300x further from fp64 than torch). Rows are therefore summed
-// in blocks of kSumBlock elements: fp32 lanes within a block, the block sums added in fp64. The error
-// then stays that of one short block at any width, on every ISA.
+// Row sums are blocked (cpu_common.h, blocked_sum): the error does not grow with the width.
 #include <cmath>
 #include <vector>
 
@@ -22,8 +17,6 @@ namespace cpu {
 namespace {
 
 constexpr int64_t kShiftElements = 32;
-// Elements per fp32 partial sum: 16 to 64 terms per vector lane; the fp64 adds cost one per block.
-constexpr int64_t kSumBlock = 256;
 
 template <typename T>
 struct LayerNormResidual {
@@ -46,6 +39,7 @@ struct LayerNormResidual {
       for (int64_t i = 0; i < shift_count; ++i) shift += load(xr[i]) + load(rr[i]);
       shift /= static_cast<float>(shift_count);
 
+      // blocked_sum's scheme, for two sums at once and the row buffer written in the same pass.
       double sum_d = 0.0, sum_d2 = 0.0;
       for (int64_t i0 = 0; i0 < hidden; i0 += kSumBlock) {
         const int64_t i1 = i0 + kSumBlock < hidden ? i0 + kSumBlock : hidden;
@@ -68,17 +62,10 @@ struct LayerNormResidual {
 
       if (!(mean_d * mean_d <= 0.125 * mean_d2)) {
         // Pass 2 (buffer, rare): exact centring.
-        double squares = 0.0;
-        for (int64_t i0 = 0; i0 < hidden; i0 += kSumBlock) {
-          const int64_t i1 = i0 + kSumBlock < hidden ? i0 + kSumBlock : hidden;
-          float block = 0.0f;
-#pragma omp simd reduction(+ : block)
-          for (int64_t i = i0; i < i1; ++i) {
-            const float d = row[i] - mean;
-            block += d * d;
-          }
-          squares += block;
-        }
+        const double squares = blocked_sum(hidden, [&](int64_t i) EMF_INLINE_LAMBDA {
+          const float d = row[i] - mean;
+          return d * d;
+        });
         variance = static_cast<float>(squares / static_cast<double>(hidden));
       }
       const float rstd = 1.0f / std::sqrt(variance + eps);

@@ -7,6 +7,7 @@ if(ERNIE_M_FAST_SIM)
   set(EMF_SIM_DIR "${CMAKE_CURRENT_LIST_DIR}")
   get_filename_component(EMF_CSRC_DIR "${EMF_SIM_DIR}/.." ABSOLUTE)
   file(GLOB EMF_SIM_KERNEL_SOURCES CONFIGURE_DEPENDS "${EMF_CSRC_DIR}/cuda/*.cu" "${EMF_SIM_DIR}/*.cu")
+  file(GLOB EMF_SIM_KERNEL_HEADERS CONFIGURE_DEPENDS "${EMF_CSRC_DIR}/cuda/*.cuh")
   # A source file's LANGUAGE is a per-directory property, so each .cu is compiled as C++ through a
   # generated wrapper rather than by re-labelling the .cu (which the _C target compiles with nvcc). The
   # wrapper is the .cu with its static __shared__ declarations instrumented (instrument.py says why),
@@ -17,7 +18,7 @@ if(ERNIE_M_FAST_SIM)
     set(wrapper "${CMAKE_CURRENT_BINARY_DIR}/sim_wrappers/${stem}.sim.cpp")
     add_custom_command(OUTPUT "${wrapper}"
                        COMMAND "${Python_EXECUTABLE}" "${EMF_SIM_DIR}/instrument.py" "${cu}" "${wrapper}"
-                       DEPENDS "${cu}" "${EMF_SIM_DIR}/instrument.py" VERBATIM)
+                       DEPENDS "${cu}" ${EMF_SIM_KERNEL_HEADERS} "${EMF_SIM_DIR}/instrument.py" VERBATIM)
     list(APPEND EMF_SIM_WRAPPERS "${wrapper}")
   endforeach()
 

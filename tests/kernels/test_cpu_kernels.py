@@ -347,6 +347,11 @@ def test_large_hidden(isa, hidden):
     out = emf.ops.bias_gelu(x, b, backend="cpu")
     assert_close_to_reference(out, ref_bias_gelu(x, b), torch_ops.bias_gelu(x, b), torch.float32,
                               "bias_gelu, large hidden")
+    bias = make_rowwise((3, hidden), torch.float32, seed=6)[3]
+    out = emf.ops.bias_residual_layernorm(x, bias, r, w, b, backend="cpu")
+    ref = torch_ops.bias_residual_layernorm(x.double(), bias.double(), r.double(), w.double(), b.double()).float()
+    assert_close_to_reference(out, ref, torch_ops.bias_residual_layernorm(x, bias, r, w, b), torch.float32,
+                              "bias_residual_layernorm, large hidden")
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS.get)

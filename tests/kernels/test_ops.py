@@ -16,7 +16,8 @@ from cases import (ATTENTION_CASES, DTYPES, ROWWISE_SHAPES, assert_close_to_refe
                    make_rowwise, ref_attention, ref_bias_gelu, ref_layernorm_residual)
 from numerics import backend_runs
 
-BACKENDS = backend_runs(emf.ops.available_backends("cpu"))  # cuda_sim once per emulation schedule
+BACKEND_NAMES = emf.ops.available_backends("cpu")
+BACKENDS = backend_runs(BACKEND_NAMES)  # pytest params: cuda_sim once per emulation schedule
 DTYPE_IDS = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
 
 

@@ -23,14 +23,15 @@ import torch
 
 # |out - ref| <= FP32_REL_ULPS * eps * |ref| + floor, elementwise, with
 # floor = max(FP32_FLOOR_ULPS * eps * max(max|ref|, 1), 2 * (PyTorch's largest error)).
-# - 4 ulp of the value: a kernel rounds its inputs, a few fp32 operations and its output; measured
-#   kernels stay within 1-2 ulp wherever the value is not a cancellation.
+# - 8 ulp of the value: a row-wise kernel rounds its inputs, a few fp32 operations and its output
+#   (measured: 1-2 ulp wherever the value is not a cancellation); flash-style attention also rescales
+#   its running output once per key tile (online softmax), measured up to 5.5 ulp over 512 keys.
 # - The floor covers results that are cancellations (LayerNorm's w * n + b, GELU for v << 0, attention
 #   averages of unit values): their error scales with the operands (~1, the inputs' magnitude here) or
 #   the largest value, not with the result. 4 ulp of that; measured kernels reach 1-2.
 # - Twice PyTorch's own worst error, for ill-conditioned inputs (a row mean of 3000 with unit spread
 #   loses 12 bits in x + residual before any kernel runs): no kernel can beat the input's rounding.
-FP32_REL_ULPS = 4
+FP32_REL_ULPS = 8
 FP32_FLOOR_ULPS = 4
 # The `torch` backend is the baseline itself, so it gets a fixed floor: 8 ulp of the largest value
 # (measured: 4.8 ulp for attention over 129-513 keys, whose output is an average of unit values).
@@ -53,7 +54,7 @@ def check_fp32(out: torch.Tensor, ref: torch.Tensor, baseline_err: float | None,
     err = (out.float() - ref).abs()
     bad = ~(err <= allowed)  # NaN counts as bad
     if bad.any():
-        i = int((torch.where(bad, err / allowed, torch.full_like(err, math.inf))).flatten().argmax())
+        i = int(torch.where(bad, (err / allowed).nan_to_num(nan=math.inf), -1.0).flatten().argmax())
         flat_ref, flat_out = ref.flatten(), out.float().flatten()
         raise AssertionError(
             f"{what}: {int(bad.sum())} of {err.numel()} elements beyond the fp32 bound; worst at flat index {i}: "

@@ -149,7 +149,7 @@ def test_gradients_through_every_op_equal_the_references(op_name, backend):
 def test_public_ops_trace_into_one_graph_with_dispatch():
     """Binding, checks and dispatch (per-input reasons included) are plain Python that dynamo traces:
     the public ops compile with fullgraph=True, each kernel one custom-op node."""
-    backend = "cpu" if "cpu" in BACKENDS else "torch"
+    backend = "cpu" if "cpu" in BACKEND_NAMES else "torch"
     x, r, w, b = make_rowwise((6, 32), torch.float32)
     bias = make_rowwise((6, 32), torch.float32, seed=1)[3]
 

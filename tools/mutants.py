@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Plants known bugs in a scratch copy of the repository, one at a time, and checks that the tests catch each.
 
-Outside CI (it rebuilds the extension for every C++ mutant: ~15-25 minutes on 2 cores). Run from the
+Outside CI (it rebuilds the extension for every C++ mutant: most of an hour on a busy 2-core VM). Run from the
 repository root with the project's virtualenv active:
 
     python tools/mutants.py              # every mutant; exit status 1 if any is not caught

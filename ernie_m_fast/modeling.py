@@ -18,6 +18,7 @@ from torch.nn import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from . import ops
 from .activations import FUSED_GELU, get_activation
 from .configuration import ErnieMConfig
+from .linear import linear_matmul
 from .outputs import (BaseModelOutputWithPoolingAndCrossAttentions, MultipleChoiceModelOutput,
                       QuestionAnsweringModelOutput, SequenceClassifierOutput, TokenClassifierOutput)
 from .packing import PackedBatch, pack_batch, query_only_attention
@@ -70,6 +71,23 @@ class ErnieMSelfAttention(nn.Module):
         self.v_proj = nn.Linear(config.hidden_size, self.all_head_size)
         self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
         self._qkv_cache: Optional[tuple] = None
+        self.qkv: Optional[nn.Module] = None  # one packed QKV layer once `pack_qkv` has run
+
+    def pack_qkv(self, make) -> None:
+        """Replace q/k/v by one packed layer `make(weight (3 * all_head_size, hidden), bias)`; the
+        separate projections are dropped so that no weight is kept twice."""
+        weight, bias = torch.cat([self.q_proj.weight, self.k_proj.weight, self.v_proj.weight]), torch.cat(
+            [self.q_proj.bias, self.k_proj.bias, self.v_proj.bias])
+        self.qkv = make(weight, bias)
+        del self.q_proj, self.k_proj, self.v_proj
+        self._qkv_cache = None
+
+    def project_qkv(self, hidden: torch.Tensor) -> torch.Tensor:
+        """(rows, hidden) -> (rows, 3 * all_head_size): q, k, v side by side, one GEMM."""
+        if self.qkv is not None:
+            return self.qkv(hidden)
+        weight, bias = self.fused_qkv()
+        return F.linear(hidden, weight, bias)
 
     def fused_qkv(self) -> tuple[torch.Tensor, torch.Tensor]:
         """q/k/v projections as one (3 * all_head_size, hidden) GEMM.
@@ -99,8 +117,7 @@ class ErnieMAttention(nn.Module):
                 output_attentions: bool = False):
         attn = self.self_attn
         rows, heads, head_dim = hidden.shape[0], attn.num_attention_heads, attn.attention_head_size
-        weight, bias = attn.fused_qkv()
-        qkv = F.linear(hidden, weight, bias).view(rows, 3, heads, head_dim)
+        qkv = attn.project_qkv(hidden).view(rows, 3, heads, head_dim)
         q, k, v = qkv[:, 0], qkv[:, 1], qkv[:, 2]  # strided views: the kernels read them in place
         keyed = batch.num_keyed
         scale = head_dim**-0.5
@@ -155,7 +172,7 @@ class ErnieMEncoderLayer(nn.Module):
         if backend == "torch" or self.fused_gelu is None:
             ff = self.activation(self.linear1(hidden))
         else:
-            ff = ops.bias_gelu(F.linear(hidden, self.linear1.weight), self.linear1.bias, self.fused_gelu,
+            ff = ops.bias_gelu(linear_matmul(self.linear1, hidden), self.linear1.bias, self.fused_gelu,
                                backend=backend)
         ff = self.linear2(self.dropout(ff))
         hidden = self._add_norm(self.dropout2(ff), hidden, self.norm2, backend)

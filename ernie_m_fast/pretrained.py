@@ -125,6 +125,9 @@ class ErnieMPreTrainedModel(nn.Module):
         """config.json + model.safetensors (sharded with an index above max_shard_size), as transformers writes them."""
         if os.path.isfile(save_directory):
             raise ValueError(f"{save_directory} is a file; save_pretrained needs a directory")
+        if getattr(self, "quantization", None):
+            raise ValueError(f"this model was quantized ({self.quantization}) at load time and its float weights are "
+                             "gone; save the model loaded without quantize= instead")
         os.makedirs(save_directory, exist_ok=True)
         config = copy.deepcopy(self.config)
         config.architectures = [type(self).__name__]
@@ -135,15 +138,22 @@ class ErnieMPreTrainedModel(nn.Module):
     @classmethod
     def from_pretrained(cls, path_or_repo_id, *, config: Optional[ErnieMConfig] = None, dtype=None,
                         torch_dtype=None, device=None, backend: str = "auto", ignore_mismatched_sizes: bool = False,
-                        **kwargs):
+                        quantize: Optional[str] = None, **kwargs):
         """Load a checkpoint directory or hub repo id.
 
         dtype (alias torch_dtype): torch.float32 (default), float16, bfloat16, or "auto" for the
         config's / checkpoint's dtype. device: where the weights go. backend: see `set_backend`.
         ignore_mismatched_sizes: initialise weights whose shape differs from the checkpoint's (a
         head loaded with another num_labels) instead of raising, with a warning naming them.
+        quantize: None, or "int8" for int8 GEMMs on CPU (torch's dynamic quantized linear; fp32
+        activations in and out; encoder and pooler only; the model cannot be saved afterwards).
         Remaining keyword arguments override config fields, as in transformers.
         """
+        if quantize is not None:
+            from .linear import QUANTIZE_SCHEMES
+
+            if quantize not in QUANTIZE_SCHEMES:
+                raise ValueError(f"quantize must be one of {QUANTIZE_SCHEMES} or None, got {quantize!r}")
         if dtype is not None and torch_dtype is not None and dtype != torch_dtype:
             raise ValueError("pass dtype or torch_dtype (an alias), not both")
         dtype = dtype if dtype is not None else torch_dtype
@@ -204,6 +214,10 @@ class ErnieMPreTrainedModel(nn.Module):
             logger.warning("Some weights of the model checkpoint at %s were not used when initializing %s: %s",
                            path_or_repo_id, cls.__name__, unexpected)
         model.backend = backend
+        if quantize is not None:
+            from .linear import quantize_linears_
+
+            quantize_linears_(model, quantize)
         return model.eval()
 
 

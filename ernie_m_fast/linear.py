@@ -80,22 +80,48 @@ class Int8Linear(PackedLinear):
         return qweight.dequantize()
 
 
-def quantize_linears_(model: nn.Module, scheme: str) -> nn.Module:
-    """Replace the encoder's and pooler's nn.Linear layers of `model` by packed `scheme` layers, in place.
+class MkldnnLinear(PackedLinear):
+    """fp32 linear on oneDNN with the weight reordered once into its blocked layout (what inductor's
+    freezing does at compile time), so no call re-packs it; the reordered weight is the only copy."""
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None = None, rows_hint: int = 128):
+        if weight.dim() != 2 or weight.dtype != torch.float32 or weight.device.type != "cpu":
+            raise ValueError(f"MkldnnLinear needs a 2-D float32 CPU weight, got {tuple(weight.shape)} "
+                             f"{weight.dtype} on {weight.device}")
+        out_features, in_features = weight.shape
+        super().__init__(in_features, out_features, bias)
+        self._packed = torch.ops.mkldnn._reorder_linear_weight(weight.detach().contiguous(), rows_hint)
+
+    def matmul(self, x: torch.Tensor) -> torch.Tensor:
+        shape = x.shape
+        out = torch.ops.mkldnn._linear_pointwise(x.reshape(-1, shape[-1]), self._packed, None, "none", [], "")
+        return out.view(*shape[:-1], self.out_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = x.shape
+        out = torch.ops.mkldnn._linear_pointwise(x.reshape(-1, shape[-1]), self._packed, self.bias, "none", [], "")
+        return out.view(*shape[:-1], self.out_features)
+
+    def dense_weight(self) -> torch.Tensor:
+        return self._packed.to_dense()
+
+
+PACKINGS = {"int8": Int8Linear, "mkldnn": MkldnnLinear}
+
+
+def pack_linears_(model: nn.Module, kind: str) -> nn.Module:
+    """Replace the encoder's and pooler's nn.Linear layers of `model` by packed `kind` layers, in place.
 
     Each self-attention's q/k/v become one packed QKV layer (`pack_qkv`: the model owns that layout).
-    Task heads stay in fp32: they are tiny and their outputs are what users read.
+    Task heads stay as they are: they are tiny and their outputs are what users read.
     """
-    if scheme not in QUANTIZE_SCHEMES:
-        raise ValueError(f"quantize must be one of {QUANTIZE_SCHEMES} (or None), got {scheme!r}")
+    if kind not in PACKINGS:
+        raise ValueError(f"unknown packing {kind!r}; choose from {sorted(PACKINGS)}")
     if any(p.device.type != "cpu" for p in model.parameters()):
-        raise ValueError("quantize='int8' runs on CPU only: load the model with device='cpu'")
+        raise ValueError(f"{kind} linears run on CPU only: load the model with device='cpu'")
     if any(p.dtype != torch.float32 for p in model.parameters() if p.is_floating_point()):
-        raise ValueError("quantize='int8' needs a float32 model: load it with dtype=torch.float32")
-
-    def make(weight, bias):
-        return Int8Linear(weight, bias)
-
+        raise ValueError(f"{kind} linears need a float32 model: load it with dtype=torch.float32")
+    make = PACKINGS[kind]
     base = model.base_model
     with torch.no_grad():
         for layer in base.encoder.layers:
@@ -105,5 +131,13 @@ def quantize_linears_(model: nn.Module, scheme: str) -> nn.Module:
             layer.linear2 = make(layer.linear2.weight, layer.linear2.bias)
         if base.pooler is not None:
             base.pooler.dense = make(base.pooler.dense.weight, base.pooler.dense.bias)
+    return model
+
+
+def quantize_linears_(model: nn.Module, scheme: str) -> nn.Module:
+    """`pack_linears_` with int8 weights; records the scheme on the model (which can then not be saved)."""
+    if scheme not in QUANTIZE_SCHEMES:
+        raise ValueError(f"quantize must be one of {QUANTIZE_SCHEMES} (or None), got {scheme!r}")
+    pack_linears_(model, scheme)
     model.quantization = scheme
     return model

@@ -105,6 +105,11 @@ class MkldnnLinear(PackedLinear):
     def dense_weight(self) -> torch.Tensor:
         return self._packed.to_dense()
 
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        # state dicts hold nn.Linear's dense `weight`, so a packed model saves like an unpacked one
+        destination[prefix + "weight"] = self.dense_weight()
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+
 
 PACKINGS = {"int8": Int8Linear, "mkldnn": MkldnnLinear}
 

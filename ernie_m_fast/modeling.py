@@ -81,6 +81,8 @@ class ErnieMSelfAttention(nn.Module):
         self.qkv = make(weight, bias)
         del self.q_proj, self.k_proj, self.v_proj
         self._qkv_cache = None
+        self._register_state_dict_hook(_split_qkv_state)
+
 
     def project_qkv(self, hidden: torch.Tensor) -> torch.Tensor:
         """(rows, hidden) -> (rows, 3 * all_head_size): q, k, v side by side, one GEMM."""
@@ -105,6 +107,17 @@ class ErnieMSelfAttention(nn.Module):
             with torch.no_grad():
                 self._qkv_cache = (key, torch.cat(params[:3]), torch.cat(params[3:]))
         return self._qkv_cache[1], self._qkv_cache[2]
+
+
+def _split_qkv_state(module: ErnieMSelfAttention, state: dict, prefix: str, local_metadata) -> None:
+    """A packed QKV layer saves as transformers' q_proj / k_proj / v_proj (state-dict names are the contract)."""
+    if prefix + "qkv.weight" not in state:
+        return  # this packing has no dense weight to give (int8): save_pretrained refuses such a model
+    weight, bias = state.pop(prefix + "qkv.weight"), state.pop(prefix + "qkv.bias")
+    size = module.all_head_size
+    for i, name in enumerate(("q_proj", "k_proj", "v_proj")):
+        state[f"{prefix}{name}.weight"] = weight[i * size:(i + 1) * size]
+        state[f"{prefix}{name}.bias"] = bias[i * size:(i + 1) * size]
 
 
 class ErnieMAttention(nn.Module):

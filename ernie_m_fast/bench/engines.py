@@ -13,7 +13,7 @@ from typing import Callable, Optional
 
 import torch
 
-ENGINES = ("ours", "transformers", "onnxruntime")
+ENGINES = ("ours", "ours-eager", "transformers", "onnxruntime")
 
 
 @dataclass
@@ -26,18 +26,29 @@ class Engine:
 
 
 def ours(checkpoint: str, ids: torch.Tensor, mask: torch.Tensor, *, dtype, device, backend: str = "auto",
-         quantize: Optional[str] = None, name: str = "ours") -> Engine:
+         quantize: Optional[str] = None, prepack: bool = False, cuda_graphs: bool = False,
+         name: str = "ours") -> Engine:
+    """Our ErnieMModel; with `cuda_graphs`, the encoder replays a CUDA graph captured for exactly this
+    batch's packed layout (ernie_m_fast.cuda_graphs; on a CPU the same static layout runs eagerly)."""
     from ..modeling import ErnieMModel
 
-    kwargs = {"quantize": quantize} if quantize else {}
+    kwargs = {"quantize": quantize} if quantize else {"prepack": prepack}
     model = ErnieMModel.from_pretrained(checkpoint, dtype=dtype, device=device, backend=backend, **kwargs)
     ids, mask = ids.to(device), mask.to(device)
+    if cuda_graphs:
+        from ..cuda_graphs import StaticShape, enable_cuda_graphs
+
+        lengths = mask.sum(1)
+        enable_cuda_graphs(model, [StaticShape(rows=int(lengths.sum()), sequences=ids.shape[0],
+                                               max_seqlen=int(lengths.max()))])
 
     def run():
         with torch.inference_mode():
             return model(input_ids=ids, attention_mask=mask)
 
-    return Engine(name, run, lambda: run().last_hidden_state.float().cpu())
+    note = f"from_pretrained(quantize={quantize!r})" if quantize else f"from_pretrained(prepack={prepack})"
+    return Engine(name, run, lambda: run().last_hidden_state.float().cpu(),
+                  note=note + (", CUDA graph" if cuda_graphs else ""))
 
 
 def transformers_model(checkpoint: str, ids: torch.Tensor, mask: torch.Tensor, *, dtype, device) -> Engine:
@@ -99,9 +110,12 @@ def onnxruntime_model(checkpoint: str, ids: torch.Tensor, mask: torch.Tensor, *,
                   note=f"onnxruntime {ort.__version__}, ORT_ENABLE_ALL, CPUExecutionProvider")
 
 
-def build(name: str, checkpoint: str, ids, mask, *, dtype, device, threads: int, workdir: str) -> Engine:
+def build(name: str, checkpoint: str, ids, mask, *, dtype, device, threads: int, workdir: str,
+          cuda_graphs: bool = False, prepack: bool = False) -> Engine:
     if name == "ours":
-        return ours(checkpoint, ids, mask, dtype=dtype, device=device)
+        return ours(checkpoint, ids, mask, dtype=dtype, device=device, cuda_graphs=cuda_graphs, prepack=prepack)
+    if name == "ours-eager":  # the default load, no CUDA graph and no packing: what the options add
+        return ours(checkpoint, ids, mask, dtype=dtype, device=device, name=name)
     if name == "transformers":
         return transformers_model(checkpoint, ids, mask, dtype=dtype, device=device)
     if name == "onnxruntime":

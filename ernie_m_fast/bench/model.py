@@ -10,7 +10,9 @@ roofline quoted as `gemm_peak_gflops` (measured under the same load as the model
 engine: latency p50/p99, warm-up apart, tokens/s (real tokens), achieved GFLOP/s (the FLOPs of the
 real tokens; padding is nobody's useful work) and its fraction of the GEMM peak, the extra peak RSS
 of one forward, max |deviation| from the first baseline at attended positions, and the speed-up of
-ours over each. `--quantize int8` adds `ours-int8` and its quality against our fp32 on the
+ours over each. On a CPU in float32, ours is loaded with `prepack=True` (weights reordered once for oneDNN;
+`--no-prepack` turns it off; `--compare ours-eager` adds the default load beside it).
+`--quantize int8` adds `ours-int8` and its quality against our fp32 on the
 benchmark's batch plus 64 more sequences: min cosine similarity of last hidden states over attended
 tokens and argmax agreement of a sequence-classification head's logits.
 """
@@ -97,10 +99,12 @@ def save_random_checkpoint(size: str, directory: str, dtype=torch.float32, seed:
     model.save_pretrained(directory)
 
 
-def loaded_memory(checkpoint: str, quantize: Optional[str] = None) -> dict:
-    """Resident memory of a loaded model, measured in a fresh process (see `_memory_child`)."""
-    cmd = [sys.executable, "-m", "ernie_m_fast.bench.model", "--_memory-child", checkpoint] + (
-        ["--quantize", quantize] if quantize else [])
+LOAD_MODES = {"default": {}, "prepack": {"prepack": True}, "int8": {"quantize": "int8"}}
+
+
+def loaded_memory(checkpoint: str, mode: str = "default") -> dict:
+    """Resident memory of a model loaded in `mode` (LOAD_MODES), measured in a fresh process."""
+    cmd = [sys.executable, "-m", "ernie_m_fast.bench.model", "--_memory-child", checkpoint, mode]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     weights = sum(os.path.getsize(os.path.join(checkpoint, f)) for f in os.listdir(checkpoint)
@@ -112,22 +116,31 @@ def loaded_memory(checkpoint: str, quantize: Optional[str] = None) -> dict:
     return result
 
 
-def _memory_child(checkpoint: str, quantize: Optional[str]) -> None:
+def _memory_child(checkpoint: str, mode: str) -> None:
+    """Load, fault every weight page in (safetensors maps the file: untouched pages are not resident)
+    and run one forward (lazily built state such as a fused-QKV cache counts), then read the peak."""
     import ernie_m_fast as emf
 
     baseline = rss_bytes()
-    kwargs = {"quantize": quantize} if quantize else {}
-    model = emf.ErnieMModel.from_pretrained(checkpoint, **kwargs)
+    model = emf.ErnieMModel.from_pretrained(checkpoint, **LOAD_MODES[mode])
+    loaded = rss_bytes()
+    with torch.inference_mode():
+        for p in model.parameters():
+            p.sum()
+        ids, mask = make_batch([16], model.config.vocab_size, model.config.pad_token_id)
+        model(input_ids=ids, attention_mask=mask)
     params = sum(p.numel() * p.element_size() for p in model.parameters())
-    print(json.dumps({"baseline_rss_mb": baseline / 2**20, "loaded_rss_mb": rss_bytes() / 2**20,
-                      "peak_rss_mb": peak_rss_bytes() / 2**20, "parameters_mb": params / 2**20}))
+    print(json.dumps({"baseline_rss_mb": baseline / 2**20, "loaded_rss_mb": loaded / 2**20,
+                      "after_forward_rss_mb": rss_bytes() / 2**20, "peak_rss_mb": peak_rss_bytes() / 2**20,
+                      "parameters_mb": params / 2**20}))
 
 
 def _engine_list(compare: str) -> list[str]:
     names = [n.strip() for n in compare.split(",") if n.strip()]
     unknown = [n for n in names if n not in engines_mod.ENGINES or n == "ours"]
     if unknown:
-        raise ValueError(f"--compare takes a comma-separated list of transformers, onnxruntime; got {unknown}")
+        raise ValueError("--compare takes a comma-separated list of transformers, onnxruntime, ours-eager; "
+                         f"got {unknown}")
     return names
 
 
@@ -157,7 +170,7 @@ def _quality(checkpoint: str, lengths: list[int], vocab_size: int, device, quant
 def run(size: str = "base", mix: str = "batch1-16", compare: str = "transformers,onnxruntime", *,
         quantize: Optional[str] = None, threads: Optional[int] = None, checkpoint: Optional[str] = None,
         device: Optional[str] = None, dtype=torch.float32, rounds: int = 20, warmup: int = 2,
-        memory: bool = True, seed: int = 0) -> dict:
+        memory: bool = True, cuda_graphs: bool = False, prepack: Optional[bool] = None, seed: int = 0) -> dict:
     from ..configuration import ErnieMConfig
 
     if size not in SIZES:
@@ -166,6 +179,8 @@ def run(size: str = "base", mix: str = "batch1-16", compare: str = "transformers
     if threads is not None:
         torch.set_num_threads(threads)
     threads = torch.get_num_threads()
+    if prepack is None:  # our CPU serving configuration: weights packed once for oneDNN
+        prepack = device.type == "cpu" and dtype == torch.float32
     baselines = _engine_list(compare)
     lengths = mix_lengths(mix, seed)
     with engines_mod.scratch_dir() as workdir:
@@ -174,12 +189,21 @@ def run(size: str = "base", mix: str = "batch1-16", compare: str = "transformers
             save_random_checkpoint(size, checkpoint, seed=seed)
         config = ErnieMConfig.from_pretrained(checkpoint)
         ids, mask = make_batch(lengths, config.vocab_size, config.pad_token_id, seed)
-        built = {}
+        built, failed = {}, {}
         for name in progress(["ours"] + baselines, desc="loading engines"):
             start = time.perf_counter()
-            built[name] = engines_mod.build(name, checkpoint, ids, mask, dtype=dtype, device=device,
-                                            threads=threads, workdir=workdir)
-            built[name].load_s = time.perf_counter() - start
+            engine = engines_mod.build(name, checkpoint, ids, mask, dtype=dtype, device=device, threads=threads,
+                                       workdir=workdir, cuda_graphs=cuda_graphs, prepack=prepack)
+            try:  # a baseline that cannot run this configuration is reported, not fatal
+                engine.run()
+            except (RuntimeError, ValueError) as exc:
+                if name == "ours":
+                    raise
+                failed[name] = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+                continue
+            engine.load_s = time.perf_counter() - start
+            built[name] = engine
+        baselines = [b for b in baselines if b in built]
         if quantize:
             start = time.perf_counter()
             built["ours-" + quantize] = engines_mod.ours(checkpoint, ids, mask, dtype=dtype, device=device,
@@ -210,8 +234,8 @@ def run(size: str = "base", mix: str = "batch1-16", compare: str = "transformers
         deviations = {name: (e.last_hidden()[keep] - reference[keep]).abs().max().item()
                       for name, e in built.items() if name != reference_name}
         quality = _quality(checkpoint, lengths, config.vocab_size, device, quantize) if quantize else None
-        load_memory = loaded_memory(checkpoint) if memory and device.type == "cpu" else None
-        load_memory_q = loaded_memory(checkpoint, quantize) if memory and quantize and device.type == "cpu" else None
+        modes = ["default"] + (["prepack"] if prepack else []) + ([quantize] if quantize else [])
+        load_memory = {m: loaded_memory(checkpoint, m) for m in modes} if memory and device.type == "cpu" else None
         notes = {name: e.note for name, e in built.items() if e.note}
 
     gemm_peak = probe_flops / timings["gemm_probe"].p50 / 1e9
@@ -236,15 +260,13 @@ def run(size: str = "base", mix: str = "batch1-16", compare: str = "transformers
         "gemm_peak_gflops": gemm_peak, "gemm_probe": timings["gemm_probe"].summary(),
         "deviation_reference": reference_name, "engines": rows,
         "speedup": {r["engine"]: r["ours_speedup"] for r in rows if r["engine"] != "ours"},
-        "notes": notes,
+        "notes": notes, "failed": failed, "cuda_graphs": cuda_graphs, "prepack": prepack,
     }
     if quantize:
         result["quantized"] = {"scheme": quantize, **quality,
                                "speedup_vs_fp32": timings["ours"].p50 / timings["ours-" + quantize].p50}
     if load_memory is not None:
         result["loaded_memory"] = load_memory
-    if load_memory_q is not None:
-        result["loaded_memory_" + quantize] = load_memory_q
     return result
 
 
@@ -261,16 +283,15 @@ def format_result(result: dict) -> str:
              format_table(result["engines"], COLUMNS),
              f"GEMM peak (torch matmul, one layer's GEMMs on 1024 rows, same rounds): "
              f"{result['gemm_peak_gflops']:.1f} GFLOP/s; deviations against {result['deviation_reference']}"]
+    lines += [f"{name} could not run: {why}" for name, why in result.get("failed", {}).items()]
     if "quantized" in result:
         q = result["quantized"]
         lines.append(f"{q['scheme']}: {q['speedup_vs_fp32']:.2f}x our fp32, min cosine {q['min_cosine_last_hidden']:.4f}, "
                      f"argmax agreement {q['argmax_agreement']:.1%} over {q['sequences']} sequences")
-    for key in ("loaded_memory", "loaded_memory_int8"):
-        if key in result:
-            m = result[key]
-            lines.append(f"{key}: peak RSS {m['peak_rss_mb']:.0f} MB (runtime baseline {m['baseline_rss_mb']:.0f} MB, "
-                         f"safetensors {m['safetensors_mb']:.0f} MB, budget {m['rss_budget_mb']:.0f} MB: "
-                         f"{'within' if m['within_budget'] else 'OVER'})")
+    for mode, m in result.get("loaded_memory", {}).items():
+        lines.append(f"loaded ({mode}): peak RSS {m['peak_rss_mb']:.0f} MB (runtime baseline {m['baseline_rss_mb']:.0f} MB, "
+                     f"safetensors {m['safetensors_mb']:.0f} MB, budget {m['rss_budget_mb']:.0f} MB: "
+                     f"{'within' if m['within_budget'] else 'OVER'})")
     return "\n".join(lines)
 
 
@@ -290,6 +311,10 @@ def add_arguments(parser) -> None:
                         help="timed rounds per engine (default: 20)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed warm-up calls per engine (default: 2)")
     parser.add_argument("--no-memory", action="store_true", help="skip the loaded-model RSS measurement")
+    parser.add_argument("--no-prepack", action="store_true",
+                        help="load ours without prepack=True (on CPU in float32 it is on by default here)")
+    parser.add_argument("--cuda-graphs", action="store_true",
+                        help="ours replays a CUDA graph captured for the mix's packed layout (ernie_m_fast.cuda_graphs)")
     add_output_arguments(parser)
 
 
@@ -297,7 +322,8 @@ def main_from_args(args) -> int:
     mixes = args.mixes or ["batch1-16"]
     results = [run(args.size, mix, args.compare, quantize=args.quantize, threads=args.threads,
                    checkpoint=args.checkpoint, device=args.device, dtype=getattr(torch, args.dtype),
-                   rounds=args.rounds, warmup=args.warmup, memory=not args.no_memory)
+                   rounds=args.rounds, warmup=args.warmup, memory=not args.no_memory, cuda_graphs=args.cuda_graphs,
+                   prepack=False if args.no_prepack else None)
                for mix in mixes]
     result = results[0] if len(results) == 1 else {"benchmark": "model", "runs": results}
     emit(result, "\n\n".join(format_result(r) for r in results), args)
@@ -314,9 +340,8 @@ def main(argv=None) -> int:
 
     if argv is None:
         argv = sys.argv[1:]
-    if argv[:1] == ["--_memory-child"]:
-        quantize = argv[argv.index("--quantize") + 1] if "--quantize" in argv else None
-        _memory_child(argv[1], quantize)
+    if argv[:1] == ["--_memory-child"]:  # internal: one loaded_memory measurement in a fresh process
+        _memory_child(argv[1], argv[2])
         return 0
     parser = argparse.ArgumentParser(prog="ernie-m-fast bench model", description=__doc__.split("\n\n")[0])
     add_arguments(parser)

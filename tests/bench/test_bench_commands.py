@@ -59,8 +59,8 @@ def test_model_bench_reports_every_engine_and_ratio(model_result):
         assert q["scheme"] == "int8" and q["sequences"] == len(r["lengths"]) + 64
         assert 0.99 <= q["min_cosine_last_hidden"] <= 1.0 + 1e-6 and q["argmax_agreement"] >= 0.99
         assert _positive(q["speedup_vs_fp32"])
-        for key in ("loaded_memory", "loaded_memory_int8"):
-            m = r[key]
+        assert r["prepack"] and set(r["loaded_memory"]) == {"default", "prepack", "int8"}
+        for m in r["loaded_memory"].values():
             assert all(_positive(m[k]) for k in ("baseline_rss_mb", "peak_rss_mb", "safetensors_mb", "rss_budget_mb"))
             assert m["peak_rss_mb"] >= m["baseline_rss_mb"]
     varlen = runs[1]
@@ -91,6 +91,15 @@ def test_each_benchmark_has_its_own_help(capsys):
         assert f"ernie-m-fast bench {name}" in text
         for option in options + ["--json", "--plot", "--repeats" if name != "tokenizer" else "--repeats"]:
             assert option in text, (name, option)
+
+
+def test_model_bench_static_layout_matches_eager(capsys):
+    """--cuda-graphs on a CPU runs the same static packed layout eagerly (what a graph would replay)."""
+    result = _run_json(capsys, ["bench", "model", "--size", "tiny", "--mix", "varlen16", "--cuda-graphs",
+                                "--compare", "ours-eager", "--rounds", "1", "--warmup", "0", "--no-memory"])
+    assert result["cuda_graphs"] and result["deviation_reference"] == "ours-eager"
+    ours = next(e for e in result["engines"] if e["engine"] == "ours")
+    assert ours["max_deviation"] < 1e-5
 
 
 def test_model_bench_rejects_unknown_names():

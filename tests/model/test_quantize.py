@@ -107,3 +107,34 @@ def test_quantize_errors(checkpoint, tmp_path):
         model.save_pretrained(tmp_path / "out")
     with pytest.raises(TypeError, match="float32 activations"):
         model.encoder.layers[0].linear1(torch.ones(2, 128, dtype=torch.bfloat16))
+
+
+def test_prepacked_model_matches_and_saves_as_transformers(checkpoint, tmp_path):
+    import transformers
+
+    plain = emf.ErnieMForSequenceClassification.from_pretrained(checkpoint)
+    packed = emf.ErnieMForSequenceClassification.from_pretrained(checkpoint, prepack=True)
+    ids, mask = _batch(8, 17)
+    with torch.inference_mode():
+        a = plain(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+        b = packed(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+    # same fp32 weights, another GEMM library's summation order: fp32 rounding only
+    keep = mask.bool()
+    torch.testing.assert_close(b.hidden_states[-1][keep], a.hidden_states[-1][keep], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(b.logits, a.logits, atol=1e-5, rtol=1e-5)
+    assert not any(p.requires_grad for p in packed.parameters())
+    assert not any(n.endswith(("proj.weight", "linear1.weight", "linear2.weight", "dense.weight"))
+                   for n, _ in packed.named_parameters())  # the reordered weights are the only copies
+    state = packed.state_dict()
+    for key, value in plain.state_dict().items():  # transformers' names, the exact weights
+        assert torch.equal(state[key], value), key
+    assert state.keys() == plain.state_dict().keys()
+    packed.save_pretrained(tmp_path / "saved")
+    reloaded = transformers.ErnieMForSequenceClassification.from_pretrained(tmp_path / "saved").eval()
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(input_ids=ids, attention_mask=mask).logits, a.logits, atol=1e-5, rtol=1e-5)
+
+
+def test_prepack_and_quantize_are_exclusive(checkpoint):
+    with pytest.raises(ValueError, match="not both"):
+        emf.ErnieMModel.from_pretrained(checkpoint, quantize="int8", prepack=True)

@@ -21,7 +21,7 @@ from .configuration import ErnieMConfig
 from .linear import linear_matmul
 from .outputs import (BaseModelOutputWithPoolingAndCrossAttentions, MultipleChoiceModelOutput,
                       QuestionAnsweringModelOutput, SequenceClassifierOutput, TokenClassifierOutput)
-from .packing import PackedBatch, pack_batch, query_only_attention
+from .packing import PackedBatch, as_tensor_input, fit_static, pack_batch
 from .pretrained import ErnieMPreTrainedModel
 
 
@@ -41,17 +41,13 @@ class ErnieMEmbeddings(nn.Module):
 
     def forward(self, batch: PackedBatch, backend: str) -> torch.Tensor:
         norm = self.layer_norm
-        if backend != "torch" and batch.input_ids is not None:
+        if batch.input_ids is not None:
             x = ops.embed_layernorm(batch.input_ids, batch.position_ids, self.word_embeddings.weight,
                                     self.position_embeddings.weight, norm.weight, norm.bias, norm.eps, backend=backend)
-            return self.dropout(x)
-        words = batch.inputs_embeds if batch.inputs_embeds is not None else self.word_embeddings(batch.input_ids)
-        positions = self.position_embeddings(batch.position_ids)
-        if backend == "torch":
-            x = norm(words + positions)
         else:
-            x = ops.layernorm_residual(words.to(positions.dtype), positions, norm.weight, norm.bias, norm.eps,
-                                       backend=backend)
+            positions = self.position_embeddings(batch.position_ids)
+            x = ops.layernorm_residual(batch.inputs_embeds.to(positions.dtype), positions, norm.weight, norm.bias,
+                                       norm.eps, backend=backend)
         return self.dropout(x)
 
 
@@ -70,7 +66,7 @@ class ErnieMSelfAttention(nn.Module):
         self.k_proj = nn.Linear(config.hidden_size, self.all_head_size)
         self.v_proj = nn.Linear(config.hidden_size, self.all_head_size)
         self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
-        self._qkv_cache: Optional[tuple] = None
+        self._qkv_cache: Optional[tuple] = None  # (weight, bias) the q/k/v parameters are views of
         self.qkv: Optional[nn.Module] = None  # one packed QKV layer once `pack_qkv` has run
 
     def pack_qkv(self, make) -> None:
@@ -83,7 +79,6 @@ class ErnieMSelfAttention(nn.Module):
         self._qkv_cache = None
         self._register_state_dict_hook(_split_qkv_state)
 
-
     def project_qkv(self, hidden: torch.Tensor) -> torch.Tensor:
         """(rows, hidden) -> (rows, 3 * all_head_size): q, k, v side by side, one GEMM."""
         if self.qkv is not None:
@@ -92,21 +87,45 @@ class ErnieMSelfAttention(nn.Module):
         return F.linear(hidden, weight, bias)
 
     def fused_qkv(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """q/k/v projections as one (3 * all_head_size, hidden) GEMM.
+        """q/k/v projections as one (3 * all_head_size, hidden) weight and (3 * all_head_size,) bias.
 
-        The concatenation is cached while the parameters are unchanged (same storage, same version
-        counter), so inference pays for it once; under autograd it is rebuilt so gradients flow, and
-        under torch.compile it is part of the graph.
+        Outside autograd the three projections' parameters are views into one fused tensor (made on
+        first use, and again whenever something gave them new storage: loading, .to(), assignment),
+        so the one GEMM reads them in place and no weight is stored twice; in-place updates to a
+        projection's weight are updates of the fused tensor. Under autograd or torch.compile the
+        concatenation is built per call, so gradients flow to the three parameters as usual.
         """
         params = (self.q_proj.weight, self.k_proj.weight, self.v_proj.weight,
                   self.q_proj.bias, self.k_proj.bias, self.v_proj.bias)
         if torch.compiler.is_compiling() or (torch.is_grad_enabled() and any(p.requires_grad for p in params)):
-            return torch.cat(params[:3]), torch.cat(params[3:])  # traced / differentiable; no cache
-        key = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in params)
-        if self._qkv_cache is None or self._qkv_cache[0] != key:
-            with torch.no_grad():
-                self._qkv_cache = (key, torch.cat(params[:3]), torch.cat(params[3:]))
-        return self._qkv_cache[1], self._qkv_cache[2]
+            return torch.cat(params[:3]), torch.cat(params[3:])  # traced / differentiable
+        if not self._shares_fused_storage(params):
+            self._fuse_storage(params)
+        return self._qkv_cache
+
+    def _shares_fused_storage(self, params) -> bool:
+        if self._qkv_cache is None:
+            return False
+        for fused, parts in ((self._qkv_cache[0], params[:3]), (self._qkv_cache[1], params[3:])):
+            step = parts[0].numel() * parts[0].element_size()
+            if any(p.dtype != fused.dtype or p.device != fused.device or not p.is_contiguous()
+                   or p.data_ptr() != fused.data_ptr() + i * step for i, p in enumerate(parts)):
+                return False
+        return True
+
+    def _fuse_storage(self, params) -> None:
+        # outside inference mode, so the parameters stay ordinary tensors that training may update in place
+        with torch.inference_mode(False), torch.no_grad():
+            weight, bias = torch.cat([p.detach() for p in params[:3]]), torch.cat([p.detach() for p in params[3:]])
+            size = self.all_head_size
+            for i, linear in enumerate((self.q_proj, self.k_proj, self.v_proj)):
+                linear.weight.data = weight[i * size:(i + 1) * size]
+                linear.bias.data = bias[i * size:(i + 1) * size]
+        self._qkv_cache = (weight, bias)
+
+    def _apply(self, fn, recurse=True):
+        self._qkv_cache = None  # moved or cast parameters get new storage: re-fuse on next use, keep no stale copy
+        return super()._apply(fn, recurse)
 
 
 def _split_qkv_state(module: ErnieMSelfAttention, state: dict, prefix: str, local_metadata) -> None:
@@ -138,13 +157,14 @@ class ErnieMAttention(nn.Module):
         probs = None
         if output_attentions or dropout_p > 0.0:
             # probabilities are materialised (and dropped out) only on the reference path
-            ctx, probs = ops.torch_ops.attention_varlen(q[:keyed], k[:keyed], v[:keyed], batch.cu_seqlens,
-                                                        batch.max_seqlen, None, dropout_p, return_probs=True)
+            ctx, probs = ops.attention_varlen_probs(q[:keyed], k[:keyed], v[:keyed], batch.cu_seqlens,
+                                                    batch.max_seqlen, None, dropout_p, return_probs=True)
         else:
             ctx = ops.attention_varlen(q[:keyed], k[:keyed], v[:keyed], batch.cu_seqlens, batch.max_seqlen,
                                        backend=backend)
         if batch.num_query_only:
-            extra = query_only_attention(q[keyed:], k[:keyed], v[:keyed], batch, scale, dropout_p)
+            extra = ops.query_only_attention(q[keyed:], k[:keyed], v[:keyed], batch.cu_seqlens, batch.max_seqlen,
+                                             batch.query_only_rows, scale, dropout_p)
             ctx = torch.cat([ctx, extra])
         if batch.real_rows is not None:  # static layout: filler rows' attention output is unspecified
             ctx = ctx * batch.real_rows.to(ctx.dtype)[:, None, None]
@@ -153,7 +173,8 @@ class ErnieMAttention(nn.Module):
             ctx = ctx * head_mask.view(1, heads, 1)
             if probs is not None:
                 probs = probs * head_mask.view(1, heads, 1, 1)
-        return self.out_proj(ctx.reshape(rows, heads * head_dim)), probs
+        # out_proj's bias is added by the add & norm that follows (ops.bias_residual_layernorm)
+        return linear_matmul(self.out_proj, ctx.reshape(rows, heads * head_dim)), probs
 
 
 class ErnieMEncoderLayer(nn.Module):
@@ -174,21 +195,22 @@ class ErnieMEncoderLayer(nn.Module):
         self.activation = get_activation(config.hidden_act)
         self.fused_gelu = FUSED_GELU.get(config.hidden_act)  # None: activation not fused
 
-    def _add_norm(self, x, residual, norm: nn.LayerNorm, backend: str):
-        if backend == "torch":
-            return norm(residual + x)
-        return ops.layernorm_residual(x, residual, norm.weight, norm.bias, norm.eps, backend=backend)
+    def _add_norm(self, x, linear: nn.Linear, dropout: nn.Dropout, residual, norm: nn.LayerNorm, backend: str):
+        """norm(residual + dropout(x + linear.bias)), x being `linear`'s output without its bias."""
+        if self.training and dropout.p > 0.0:  # dropout sits between the bias and the residual add
+            return norm(residual + dropout(x + linear.bias))
+        return ops.bias_residual_layernorm(x, linear.bias, residual, norm.weight, norm.bias, norm.eps, backend=backend)
 
     def forward(self, hidden, batch: PackedBatch, backend: str, head_mask=None, output_attentions=False):
         attn_out, probs = self.self_attn(hidden, batch, backend, head_mask, output_attentions)
-        hidden = self._add_norm(self.dropout1(attn_out), hidden, self.norm1, backend)
-        if backend == "torch" or self.fused_gelu is None:
+        hidden = self._add_norm(attn_out, self.self_attn.out_proj, self.dropout1, hidden, self.norm1, backend)
+        if self.fused_gelu is None:
             ff = self.activation(self.linear1(hidden))
         else:
             ff = ops.bias_gelu(linear_matmul(self.linear1, hidden), self.linear1.bias, self.fused_gelu,
                                backend=backend)
-        ff = self.linear2(self.dropout(ff))
-        hidden = self._add_norm(self.dropout2(ff), hidden, self.norm2, backend)
+        ff = linear_matmul(self.linear2, self.dropout(ff))
+        hidden = self._add_norm(ff, self.linear2, self.dropout2, hidden, self.norm2, backend)
         return hidden, probs
 
 
@@ -267,19 +289,17 @@ class ErnieMModel(ErnieMPreTrainedModel):
                output_hidden_states=False, output_attentions=False, query_only="none") -> EncoderRun:
         """Run the encoder on packed rows; the heads build their outputs from the result."""
         lead = input_ids if input_ids is not None else inputs_embeds
-        needs_grad = self.needs_autograd(inputs_embeds)  # walks every parameter: once per forward
-        backend = self.resolve_backend(lead.device if lead is not None else "cpu", needs_grad=needs_grad)
+        device = lead.device if isinstance(lead, torch.Tensor) else torch.device("cpu")
+        backend = self._backend
+        self.resolve_backend(device)  # an explicit backend that cannot run on this device fails here
+        batch = pack_batch(self.config, input_ids, attention_mask, position_ids, inputs_embeds, query_only)
         runner = self.graph_runner
-        static = None
-        graphable = (runner is not None and lead is not None and not self.training
-                     and not needs_grad and head_mask is None
-                     and not (output_hidden_states or output_attentions)
-                     and isinstance(query_only, str) and query_only in ("none", "first"))
-        if graphable:  # None when the batch fits no captured layout: the eager path runs
-            static = runner.static_shape_for(self.config, input_ids, attention_mask, inputs_embeds,
-                                             needs_first=query_only == "first")
-        batch = pack_batch(self.config, input_ids, attention_mask, position_ids, inputs_embeds, query_only, static)
-        if static is not None:
+        graphable = (runner is not None and batch.input_ids is not None and not self.training
+                     and head_mask is None and not (output_hidden_states or output_attentions)
+                     and not self.needs_autograd(inputs_embeds))
+        static = runner.layout_for(batch) if graphable else None
+        if static is not None:  # None when the batch fits no captured layout: the eager path runs
+            batch = fit_static(batch, static, self.config)
             return EncoderRun(batch, runner.run(self, batch, backend), None, None)
         return self.run_layers(batch, backend, head_mask, output_hidden_states, output_attentions)
 
@@ -403,6 +423,8 @@ class ErnieMForMultipleChoice(_ErnieMHead):
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, head_mask=None, inputs_embeds=None,
                 labels=None, output_attentions=None, output_hidden_states=None, return_dict=True):
         return_dict = self.config.use_return_dict if return_dict is None else return_dict
+        input_ids, attention_mask, position_ids = (as_tensor_input(name, value) for name, value in (
+            ("input_ids", input_ids), ("attention_mask", attention_mask), ("position_ids", position_ids)))
         lead = input_ids if input_ids is not None else inputs_embeds
         if lead is None:
             raise ValueError("You have to specify either input_ids or inputs_embeds")

@@ -58,7 +58,8 @@ def test_model_bench_reports_every_engine_and_ratio(model_result):
         q = r["quantized"]
         assert q["scheme"] == "int8" and q["sequences"] == len(r["lengths"]) + 64
         assert 0.99 <= q["min_cosine_last_hidden"] <= 1.0 + 1e-6 and q["argmax_agreement"] >= 0.99
-        assert _positive(q["speedup_vs_fp32"])
+        assert _positive(q["speedup_vs_fp32"]) and _positive(q["max_logit_deviation"])
+        assert 0.0 <= q["share_of_fp32_margins_below_twice_it"] <= 1.0
         assert r["prepack"] and set(r["loaded_memory"]) == {"default", "prepack", "int8"}
         for m in r["loaded_memory"].values():
             assert all(_positive(m[k]) for k in ("baseline_rss_mb", "peak_rss_mb", "safetensors_mb", "rss_budget_mb"))

@@ -219,6 +219,8 @@ class ErnieMPreTrainedModel(nn.Module):
         if quantize is not None or prepack:
             from .linear import pack_linears_, quantize_linears_
 
+            del state, loaded  # the model holds the only reference now: each packed weight frees its original
+
             if quantize is not None:
                 quantize_linears_(model, quantize)
             else:

@@ -121,7 +121,13 @@ def _memory_child(checkpoint: str, mode: str) -> None:
     and run one forward (lazily built state such as a fused-QKV cache counts), then read the peak."""
     import ernie_m_fast as emf
 
+    # the runtime's baseline: everything a first forward imports and initialises, on a tiny model
+    tiny = emf.ErnieMModel(emf.ErnieMConfig(**SIZES["tiny"], max_position_embeddings=514)).eval()
+    with torch.inference_mode():
+        tiny(input_ids=torch.tensor([[5, 6, 7]]))
+    del tiny
     baseline = rss_bytes()
+    reset_peak_rss()
     model = emf.ErnieMModel.from_pretrained(checkpoint, **LOAD_MODES[mode])
     loaded = rss_bytes()
     with torch.inference_mode():

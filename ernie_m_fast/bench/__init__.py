@@ -6,6 +6,7 @@ and has `--json` and `--plot out.png`.
     ernie-m-fast bench kernels      # every op of the op table on every backend vs eager and torch.compile
     ernie-m-fast bench cpu-kernels  # fused CPU kernels vs torch eager's separate ops
     ernie-m-fast bench tokenizer    # ours vs transformers' ErnieMTokenizer on 2,000 sentences
+    ernie-m-fast bench pipelines    # pipeline batching: token budget vs fixed padded batches (and transformers')
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ BENCHMARKS = {
     "kernels": ("kernels", "every op on every available backend vs eager and torch.compile, GB/s and TFLOP/s"),
     "cpu-kernels": ("cpu_kernels", "the fused CPU kernels vs torch eager's separate ops"),
     "tokenizer": ("tokenizer", "ours vs transformers' ErnieMTokenizer on the same sentences"),
+    "pipelines": ("pipelines", "pipeline batching: token budget vs fixed padded batches (and transformers')"),
 }
 
 

@@ -83,7 +83,8 @@ def test_each_benchmark_has_its_own_help(capsys):
     expected = {"model": ["--mix", "--size", "--compare", "--quantize", "--threads", "--checkpoint"],
                 "kernels": ["--shape", "--ops", "--no-compile", "--device", "--dtype"],
                 "cpu-kernels": ["--shapes", "--threads", "--dtype"],
-                "tokenizer": ["--n-sentences", "--tokenizer-dir"]}
+                "tokenizer": ["--n-sentences", "--tokenizer-dir"],
+                "pipelines": ["--texts", "--batch-size", "--max-tokens"]}
     for name, options in expected.items():
         with pytest.raises(SystemExit) as exit_info:
             main(["bench", name, "--help"])
@@ -158,6 +159,9 @@ def test_cpu_kernels_and_tokenizer_commands(capsys, tmp_path):
         assert all(_positive(r["ratio"]) for r in result["results"])
     result = _run_json(capsys, ["bench", "tokenizer", "--n-sentences", "20", "--repeats", "1", "--vocab-size", "1000"])
     assert all(s["identical_output"] and _positive(s["speedup"]) for s in result["scenarios"].values())
+    result = _run_json(capsys, ["bench", "pipelines", "--texts", "12", "--batch-size", "4", "--repeats", "1"])
+    assert _positive(result["speedup_token_budget_vs_fixed_batch"]) and all(
+        v < 1e-4 for v in result["max_score_difference_vs_token_budget"].values())
 
 
 def test_timer_interleaves_and_keeps_warmup_apart():

@@ -34,7 +34,7 @@ def _cmd_demo(args) -> int:
 def _cmd_bench(args) -> int:
     from .bench import run_benchmark
 
-    return run_benchmark(args.what, args)
+    return run_benchmark(args)
 
 
 def main(argv=None) -> int:
@@ -52,10 +52,10 @@ def main(argv=None) -> int:
     info.set_defaults(func=_cmd_info)
 
     bench = sub.add_parser("bench", help="benchmarks; each prints ratios against a baseline measured in the same run")
-    bench.add_argument("what", choices=["cpu-kernels", "kernels", "tokenizer", "model", "pipelines"])
-    bench.add_argument("--repeats", type=int, default=None)
-    bench.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
-    bench.add_argument("--device", default=None)
+    if "bench" in (sys.argv[1:] if argv is None else argv):  # the benchmarks' modules import torch: only when asked
+        from .bench import add_subcommands
+
+        add_subcommands(bench)
     bench.set_defaults(func=_cmd_bench)
 
     args = parser.parse_args(argv)

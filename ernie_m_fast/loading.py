@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import re
+import struct
 
 import torch
 
@@ -52,15 +53,45 @@ def _shards_of(index_path: str) -> list[str]:
     return sorted(set(weight_map.values()))
 
 
-def read_state_dict(path: str) -> dict[str, torch.Tensor]:
-    """One weights file -> state dict on CPU (memory-mapped where the format allows)."""
-    if path.endswith(".safetensors"):
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
+_SAFETENSORS_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+                       "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8,
+                       "U8": torch.uint8, "BOOL": torch.bool}
 
+
+def _read_safetensors(path: str) -> dict[str, torch.Tensor]:
+    """A safetensors file read into one allocation per tensor, not memory-mapped: a mapped file keeps
+    every page once touched resident until its last tensor dies, so a weight the model fuses or packs
+    at load (q/k/v, prepack, int8) would stay in memory twice; a tensor of its own is freed at once.
+    Format: 8-byte little-endian header size, a JSON header {name: {dtype, shape, data_offsets}}, data."""
+    state = {}
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        (header_size,) = struct.unpack("<Q", f.read(8).ljust(8, b"\0"))
+        if header_size > size - 8:
+            raise ValueError(f"header of {header_size} bytes in a file of {size}")
+        header = json.loads(f.read(header_size))
+        for name, info in header.items():
+            if name == "__metadata__":
+                continue
+            tensor = torch.empty(info["shape"], dtype=_SAFETENSORS_DTYPES[info["dtype"]])
+            start, end = info["data_offsets"]
+            nbytes = tensor.numel() * tensor.element_size()
+            if end - start != nbytes or 8 + header_size + end > size:
+                raise ValueError(f"tensor {name} lies outside the file or has the wrong size")
+            if nbytes:
+                f.seek(8 + header_size + start)
+                if f.readinto(memoryview(tensor.view(-1).view(torch.uint8).numpy())) != nbytes:
+                    raise ValueError(f"tensor {name} is cut short")
+            state[name] = tensor
+    return state
+
+
+def read_state_dict(path: str) -> dict[str, torch.Tensor]:
+    """One weights file -> state dict on CPU (safetensors read tensor by tensor; .bin memory-mapped)."""
+    if path.endswith(".safetensors"):
         try:
-            return load_file(path, device="cpu")
-        except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+            return _read_safetensors(path)
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:  # json errors are ValueErrors
             raise CheckpointError(f"cannot read {path}: the file is truncated or corrupt ({exc})") from exc
     try:
         state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)

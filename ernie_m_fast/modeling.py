@@ -18,6 +18,7 @@ from torch.nn import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from . import ops
 from .activations import FUSED_GELU, get_activation
 from .configuration import ErnieMConfig
+from .linear import linear_matmul
 from .outputs import (BaseModelOutputWithPoolingAndCrossAttentions, MultipleChoiceModelOutput,
                       QuestionAnsweringModelOutput, SequenceClassifierOutput, TokenClassifierOutput)
 from .packing import PackedBatch, as_tensor_input, fit_static, pack_batch
@@ -65,27 +66,77 @@ class ErnieMSelfAttention(nn.Module):
         self.k_proj = nn.Linear(config.hidden_size, self.all_head_size)
         self.v_proj = nn.Linear(config.hidden_size, self.all_head_size)
         self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
-        self._qkv_cache: Optional[tuple] = None
+        self._qkv_cache: Optional[tuple] = None  # (weight, bias) the q/k/v parameters are views of
+        self.qkv: Optional[nn.Module] = None  # one packed QKV layer once `pack_qkv` has run
+
+    def pack_qkv(self, make) -> None:
+        """Replace q/k/v by one packed layer `make(weight (3 * all_head_size, hidden), bias)`; the
+        separate projections are dropped so that no weight is kept twice."""
+        weight, bias = torch.cat([self.q_proj.weight, self.k_proj.weight, self.v_proj.weight]), torch.cat(
+            [self.q_proj.bias, self.k_proj.bias, self.v_proj.bias])
+        self.qkv = make(weight, bias)
+        del self.q_proj, self.k_proj, self.v_proj
+        self._qkv_cache = None
+        self._register_state_dict_hook(_split_qkv_state)
+
+    def project_qkv(self, hidden: torch.Tensor) -> torch.Tensor:
+        """(rows, hidden) -> (rows, 3 * all_head_size): q, k, v side by side, one GEMM."""
+        if self.qkv is not None:
+            return self.qkv(hidden)
+        weight, bias = self.fused_qkv()
+        return F.linear(hidden, weight, bias)
 
     def fused_qkv(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """q/k/v projections as one (3 * all_head_size, hidden) GEMM.
+        """q/k/v projections as one (3 * all_head_size, hidden) weight and (3 * all_head_size,) bias.
 
-        The concatenation is cached while the parameters are unchanged (same storage, same version
-        counter), so inference pays for it once; under autograd it is rebuilt so gradients flow, and
-        under torch.compile it is part of the graph. Parameters created under torch.inference_mode()
-        (a model built or loaded there) have no version counter, so in-place changes to them could
-        not be seen: their concatenation is rebuilt every call.
+        Outside autograd the three projections' parameters are views into one fused tensor (made on
+        first use, and again whenever something gave them new storage: loading, .to(), assignment),
+        so the one GEMM reads them in place and no weight is stored twice; in-place updates to a
+        projection's weight are updates of the fused tensor. Under autograd or torch.compile the
+        concatenation is built per call, so gradients flow to the three parameters as usual.
         """
         params = (self.q_proj.weight, self.k_proj.weight, self.v_proj.weight,
                   self.q_proj.bias, self.k_proj.bias, self.v_proj.bias)
-        if (torch.compiler.is_compiling() or (torch.is_grad_enabled() and any(p.requires_grad for p in params))
-                or any(p.is_inference() for p in params)):
-            return torch.cat(params[:3]), torch.cat(params[3:])  # traced / differentiable / untracked; no cache
-        key = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in params)
-        if self._qkv_cache is None or self._qkv_cache[0] != key:
-            with torch.no_grad():
-                self._qkv_cache = (key, torch.cat(params[:3]), torch.cat(params[3:]))
-        return self._qkv_cache[1], self._qkv_cache[2]
+        if torch.compiler.is_compiling() or (torch.is_grad_enabled() and any(p.requires_grad for p in params)):
+            return torch.cat(params[:3]), torch.cat(params[3:])  # traced / differentiable
+        if not self._shares_fused_storage(params):
+            self._fuse_storage(params)
+        return self._qkv_cache
+
+    def _shares_fused_storage(self, params) -> bool:
+        if self._qkv_cache is None:
+            return False
+        for fused, parts in ((self._qkv_cache[0], params[:3]), (self._qkv_cache[1], params[3:])):
+            step = parts[0].numel() * parts[0].element_size()
+            if any(p.dtype != fused.dtype or p.device != fused.device or not p.is_contiguous()
+                   or p.data_ptr() != fused.data_ptr() + i * step for i, p in enumerate(parts)):
+                return False
+        return True
+
+    def _fuse_storage(self, params) -> None:
+        # outside inference mode, so the parameters stay ordinary tensors that training may update in place
+        with torch.inference_mode(False), torch.no_grad():
+            weight, bias = torch.cat([p.detach() for p in params[:3]]), torch.cat([p.detach() for p in params[3:]])
+            size = self.all_head_size
+            for i, linear in enumerate((self.q_proj, self.k_proj, self.v_proj)):
+                linear.weight.data = weight[i * size:(i + 1) * size]
+                linear.bias.data = bias[i * size:(i + 1) * size]
+        self._qkv_cache = (weight, bias)
+
+    def _apply(self, fn, recurse=True):
+        self._qkv_cache = None  # moved or cast parameters get new storage: re-fuse on next use, keep no stale copy
+        return super()._apply(fn, recurse)
+
+
+def _split_qkv_state(module: ErnieMSelfAttention, state: dict, prefix: str, local_metadata) -> None:
+    """A packed QKV layer saves as transformers' q_proj / k_proj / v_proj (state-dict names are the contract)."""
+    if prefix + "qkv.weight" not in state:
+        return  # this packing has no dense weight to give (int8): save_pretrained refuses such a model
+    weight, bias = state.pop(prefix + "qkv.weight"), state.pop(prefix + "qkv.bias")
+    size = module.all_head_size
+    for i, name in enumerate(("q_proj", "k_proj", "v_proj")):
+        state[f"{prefix}{name}.weight"] = weight[i * size:(i + 1) * size]
+        state[f"{prefix}{name}.bias"] = bias[i * size:(i + 1) * size]
 
 
 class ErnieMAttention(nn.Module):
@@ -98,8 +149,7 @@ class ErnieMAttention(nn.Module):
                 output_attentions: bool = False):
         attn = self.self_attn
         rows, heads, head_dim = hidden.shape[0], attn.num_attention_heads, attn.attention_head_size
-        weight, bias = attn.fused_qkv()
-        qkv = F.linear(hidden, weight, bias).view(rows, 3, heads, head_dim)
+        qkv = attn.project_qkv(hidden).view(rows, 3, heads, head_dim)
         q, k, v = qkv[:, 0], qkv[:, 1], qkv[:, 2]  # strided views: the kernels read them in place
         keyed = batch.num_keyed
         scale = head_dim**-0.5
@@ -124,7 +174,7 @@ class ErnieMAttention(nn.Module):
             if probs is not None:
                 probs = probs * head_mask.view(1, heads, 1, 1)
         # out_proj's bias is added by the add & norm that follows (ops.bias_residual_layernorm)
-        return F.linear(ctx.reshape(rows, heads * head_dim), self.out_proj.weight), probs
+        return linear_matmul(self.out_proj, ctx.reshape(rows, heads * head_dim)), probs
 
 
 class ErnieMEncoderLayer(nn.Module):
@@ -157,9 +207,9 @@ class ErnieMEncoderLayer(nn.Module):
         if self.fused_gelu is None:
             ff = self.activation(self.linear1(hidden))
         else:
-            ff = ops.bias_gelu(F.linear(hidden, self.linear1.weight), self.linear1.bias, self.fused_gelu,
+            ff = ops.bias_gelu(linear_matmul(self.linear1, hidden), self.linear1.bias, self.fused_gelu,
                                backend=backend)
-        ff = F.linear(self.dropout(ff), self.linear2.weight)
+        ff = linear_matmul(self.linear2, self.dropout(ff))
         hidden = self._add_norm(ff, self.linear2, self.dropout2, hidden, self.norm2, backend)
         return hidden, probs
 

@@ -122,6 +122,9 @@ class ErnieMPreTrainedModel(nn.Module):
         """config.json + model.safetensors (sharded with an index above max_shard_size), as transformers writes them."""
         if os.path.isfile(save_directory):
             raise ValueError(f"{save_directory} is a file; save_pretrained needs a directory")
+        if getattr(self, "quantization", None):
+            raise ValueError(f"this model was quantized ({self.quantization}) at load time and its float weights are "
+                             "gone; save the model loaded without quantize= instead")
         os.makedirs(save_directory, exist_ok=True)
         config = copy.deepcopy(self.config)
         config.architectures = [type(self).__name__]
@@ -132,15 +135,27 @@ class ErnieMPreTrainedModel(nn.Module):
     @classmethod
     def from_pretrained(cls, path_or_repo_id, *, config: Optional[ErnieMConfig] = None, dtype=None,
                         torch_dtype=None, device=None, backend: str = "auto", ignore_mismatched_sizes: bool = False,
-                        **kwargs):
+                        quantize: Optional[str] = None, prepack: bool = False, **kwargs):
         """Load a checkpoint directory or hub repo id.
 
         dtype (alias torch_dtype): torch.float32 (default), float16, bfloat16, or "auto" for the
         config's / checkpoint's dtype. device: where the weights go. backend: see `set_backend`.
         ignore_mismatched_sizes: initialise weights whose shape differs from the checkpoint's (a
         head loaded with another num_labels) instead of raising, with a warning naming them.
+        quantize: None, or "int8" for int8 GEMMs on CPU (torch's dynamic quantized linear; fp32
+        activations in and out; encoder and pooler only; the model cannot be saved afterwards).
+        prepack: CPU float32 serving: the encoder's and pooler's weights are reordered once for
+        oneDNN, so no call re-packs them (fastest at small batches); q/k/v become one weight.
+        Both give an inference-only model (no parameter requires grad); prepack keeps save_pretrained.
         Remaining keyword arguments override config fields, as in transformers.
         """
+        if quantize is not None:
+            from .linear import QUANTIZE_SCHEMES
+
+            if quantize not in QUANTIZE_SCHEMES:
+                raise ValueError(f"quantize must be one of {QUANTIZE_SCHEMES} or None, got {quantize!r}")
+            if prepack:
+                raise ValueError("pass quantize= or prepack=True, not both: a quantized model is packed already")
         if dtype is not None and torch_dtype is not None and dtype != torch_dtype:
             raise ValueError("pass dtype or torch_dtype (an alias), not both")
         dtype = dtype if dtype is not None else torch_dtype
@@ -201,6 +216,16 @@ class ErnieMPreTrainedModel(nn.Module):
             logger.warning("Some weights of the model checkpoint at %s were not used when initializing %s: %s",
                            path_or_repo_id, cls.__name__, unexpected)
         model.backend = backend
+        if quantize is not None or prepack:
+            from .linear import pack_linears_, quantize_linears_
+
+            del state, loaded  # the model holds the only reference now: each packed weight frees its original
+
+            if quantize is not None:
+                quantize_linears_(model, quantize)
+            else:
+                pack_linears_(model, "mkldnn")
+            model.requires_grad_(False)  # packed weights have no gradients: say so, so no loss pretends to train
         return model.eval()
 
 

@@ -1,8 +1,10 @@
-"""Benchmarks. Each one times a baseline and ours in the same run and reports the ratio.
+"""Benchmarks. Each one times a baseline and ours in the same run (bench/timing.py, the one timer)
+and reports ratios; each takes its own options (`ernie-m-fast bench NAME --help`), prints a table,
+and has `--json` and `--plot out.png`.
 
-    ernie-m-fast bench model        # whole encoder: ours (auto backend, padding-free) vs transformers, padded
+    ernie-m-fast bench model        # whole model: ours vs transformers and ONNX Runtime, per batch mix
+    ernie-m-fast bench kernels      # every op of the op table on every backend vs eager and torch.compile
     ernie-m-fast bench cpu-kernels  # fused CPU kernels vs torch eager's separate ops
-    ernie-m-fast bench kernels      # every op on every available backend vs torch eager
     ernie-m-fast bench tokenizer    # ours vs transformers' ErnieMTokenizer on 2,000 sentences
     ernie-m-fast bench pipelines    # pipeline batching: token budget vs fixed padded batches (and transformers')
 """
@@ -10,33 +12,26 @@
 from __future__ import annotations
 
 import importlib
-import json
 
-import torch
+# command name -> (module, one-line help)
+BENCHMARKS = {
+    "model": ("model", "whole model: ours vs transformers and ONNX Runtime on the same weights and inputs"),
+    "kernels": ("kernels", "every op on every available backend vs eager and torch.compile, GB/s and TFLOP/s"),
+    "cpu-kernels": ("cpu_kernels", "the fused CPU kernels vs torch eager's separate ops"),
+    "tokenizer": ("tokenizer", "ours vs transformers' ErnieMTokenizer on the same sentences"),
+    "pipelines": ("pipelines", "pipeline batching: token budget vs fixed padded batches (and transformers')"),
+}
 
-MODULES = {"model": "model", "cpu-kernels": "cpu_kernels", "kernels": "kernels", "tokenizer": "tokenizer",
-           "pipelines": "pipelines"}
+
+def add_subcommands(bench_parser) -> None:
+    """One sub-command per benchmark, each with its own options (imported only when it runs)."""
+    sub = bench_parser.add_subparsers(dest="what", required=True, metavar="{" + ",".join(BENCHMARKS) + "}")
+    for name, (module_name, help_text) in BENCHMARKS.items():
+        module = importlib.import_module(f"ernie_m_fast.bench.{module_name}")
+        parser = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).split("\n\n")[0])
+        module.add_arguments(parser)
+        parser.set_defaults(bench_main=module.main_from_args)
 
 
-def run_benchmark(what: str, args) -> int:
-    module = importlib.import_module(f"ernie_m_fast.bench.{MODULES[what]}")
-    dtype = getattr(torch, args.dtype) if getattr(args, "dtype", None) else None
-    device = getattr(args, "device", None) or ("cuda" if torch.cuda.is_available() else "cpu")
-    kwargs: dict = {}
-    if what in ("model", "pipelines"):
-        kwargs = {"device": device, "dtype": dtype or torch.float32}
-        if args.repeats:
-            kwargs["repeats"] = args.repeats
-    elif what == "kernels":
-        kwargs = {"device": device, "dtype": dtype or (torch.bfloat16 if device == "cuda" else torch.float32)}
-        if args.repeats:
-            kwargs["iters"] = args.repeats
-    elif what == "cpu-kernels":
-        kwargs = {"dtype": dtype or torch.float32}
-        if args.repeats:
-            kwargs["repeats"] = args.repeats
-    elif args.repeats:
-        kwargs["repeats"] = args.repeats
-    result = module.run(**kwargs)
-    print(json.dumps(result, indent=2, default=str))
-    return 0
+def run_benchmark(args) -> int:
+    return args.bench_main(args)

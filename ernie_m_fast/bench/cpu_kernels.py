@@ -11,9 +11,9 @@ and its output written once; eager, as counted in EAGER_TRAFFIC:
   bias_gelu                x + bias (read 1, write 1), gelu (read 1, write 1)               = 4 (fused 2)
 GB/s is each side's own traffic divided by its time.
 
-Timing: one warm-up call per side is reported on its own (first-call costs: page faults on fresh
-outputs, thread-pool start); then `repeats` rounds, each timing one baseline call and one fused
-call, alternating which goes first. Reported are medians (`*_ms`, and `ratio` = baseline / fused
+Timing (the shared timer, bench/timing.py): one warm-up call per side is reported on its own
+(first-call costs: page faults on fresh outputs, thread-pool start); then `repeats` rounds, each
+timing one baseline call and one fused call, alternating which goes first. Reported are medians (`*_ms`, and `ratio` = baseline / fused
 from them) and minima (`*_min_ms`, `ratio_min`): on a shared machine the preempted rounds inflate
 both sides, and the minimum is the least-disturbed sample of each.
 """
@@ -21,14 +21,14 @@ both sides, and the minimum is the least-disturbed sample of each.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import time
 
 import torch
 
 from .. import ops
 from ..ops.table import BY_NAME, OPS
+from .report import add_output_arguments, emit
+from .timing import measure
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 # (rows, hidden) tensors torch eager moves per call (see the module docstring); others: the fused count
@@ -75,28 +75,15 @@ def _traffic(op_name: str) -> tuple[int, int]:
     return EAGER_TRAFFIC.get(op_name, fused), fused
 
 
-def _seconds(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
 def _bench_one(op: str, rows: int, hidden: int, dtype: torch.dtype, repeats: int) -> dict:
     baseline, fused = _inputs(op, rows, hidden, dtype)
     # The two must agree before their speeds are compared (loosely: fp32 rounding vs the dtype's own).
     tol = 1e-4 if dtype == torch.float32 else 5e-2
     torch.testing.assert_close(fused(), baseline(), atol=tol, rtol=tol)
 
-    warmup_baseline, warmup_fused = _seconds(baseline), _seconds(fused)
-    times_baseline, times_fused = [], []
-    for i in range(repeats):
-        if i % 2:
-            times_fused.append(_seconds(fused))
-            times_baseline.append(_seconds(baseline))
-        else:
-            times_baseline.append(_seconds(baseline))
-            times_fused.append(_seconds(fused))
-
+    timings = measure({"baseline": baseline, "fused": fused}, rounds=repeats, warmup=1, desc=f"{op} {rows}x{hidden}")
+    warmup_baseline, warmup_fused = timings["baseline"].warmup_s, timings["fused"].warmup_s
+    times_baseline, times_fused = timings["baseline"].samples, timings["fused"].samples
     med_b, med_f = statistics.median(times_baseline), statistics.median(times_fused)
     min_b, min_f = min(times_baseline), min(times_fused)
     tensor_bytes = rows * hidden * torch.empty((), dtype=dtype).element_size()
@@ -182,23 +169,33 @@ def format_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+def add_arguments(parser) -> None:
     parser.add_argument("--dtype", nargs="+", default=["float32", "bfloat16"], choices=sorted(DTYPES))
     parser.add_argument("--repeats", type=int, default=40)
     parser.add_argument("--shapes", nargs="+", default=["4096x768", "2048x3072"], help="ROWSxHIDDEN")
     parser.add_argument("--threads", nargs="+", type=int, default=[None],
                         help="thread counts to run both sides on (default: torch's and OpenMP's defaults)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object per result instead of a table")
-    args = parser.parse_args(argv)
+    add_output_arguments(parser)
+
+
+def main_from_args(args) -> int:
     shapes = [tuple(int(v) for v in s.lower().split("x")) for s in args.shapes]
     results = [r for threads in args.threads for name in args.dtype
                for r in run(shapes, DTYPES[name], args.repeats, threads=threads)]
-    if args.json:
-        for r in results:
-            print(json.dumps(r))
-    else:
-        print(format_table(results))
+    emit({"benchmark": "cpu-kernels", "results": results}, format_table(results), args)
+    if args.plot:
+        from .report import bar_chart
+
+        labels = [f"{r['op']} {'x'.join(map(str, r['shape']))} {r['dtype']} t{r['threads_torch']}" for r in results]
+        bar_chart(args.plot, labels, {"torch eager": [r["baseline_gbps"] for r in results],
+                                      "fused cpu": [r["ours_gbps"] for r in results]}, "GB/s", "fused CPU kernels")
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="ernie-m-fast bench cpu-kernels", description=__doc__.split("\n", 1)[0])
+    add_arguments(parser)
+    return main_from_args(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

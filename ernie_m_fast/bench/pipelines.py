@@ -21,7 +21,8 @@ import torch
 from ..configuration import ErnieMConfig
 from ..modeling import ErnieMForSequenceClassification
 from ..tiny import bundled_corpus_lines, train_tiny_tokenizer
-from .timing import time_interleaved
+from .report import add_output_arguments, emit, format_table
+from .timing import measure
 
 
 def make_texts(count: int, seed: int = 0) -> list[str]:
@@ -60,7 +61,8 @@ def run(texts: int = 400, batch_size: int = 32, max_tokens: int = 8192, hidden: 
             fns["transformers_fixed_batch"] = lambda: theirs(inputs, batch_size=batch_size, truncation=True, max_length=512)
         except ImportError:
             pass
-        times = time_interleaved(fns, repeats=repeats, warmup=1, device=device)
+        times = {name: t.p50 for name, t in measure(fns, rounds=repeats, warmup=1, device=device,
+                                                     desc="pipelines").items()}
         results = {name: fn() for name, fn in fns.items()}
 
     def scores(result):
@@ -81,3 +83,27 @@ def run(texts: int = 400, batch_size: int = 32, max_tokens: int = 8192, hidden: 
     if "transformers_fixed_batch" in times:
         out["speedup_token_budget_vs_transformers"] = round(times["transformers_fixed_batch"] / times["token_budget"], 2)
     return out
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--texts", type=int, default=400, help="how many texts (default: 400)")
+    parser.add_argument("--batch-size", type=int, default=32, help="the fixed batches' size (default: 32)")
+    parser.add_argument("--max-tokens", type=int, default=8192, help="the token budget per batch (default: 8192)")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
+    parser.add_argument("--rounds", "--repeats", type=int, default=3, dest="rounds", help="timed rounds (default: 3)")
+    add_output_arguments(parser)
+
+
+def main_from_args(args) -> int:
+    result = run(args.texts, args.batch_size, args.max_tokens, dtype=getattr(torch, args.dtype), device=args.device,
+                 repeats=args.rounds)
+    rows = [{"mode": k, "seconds": v} for k, v in result["seconds"].items()]
+    emit(result, format_table(rows, [("mode", "mode"), ("seconds", "p50 s")]) +
+         f"\ntoken budget vs fixed batches: {result['speedup_token_budget_vs_fixed_batch']}x", args)
+    if args.plot:
+        from .report import bar_chart
+
+        bar_chart(args.plot, [r["mode"] for r in rows], {"p50 s": [r["seconds"] for r in rows]}, "seconds",
+                  f"pipelines, {result['texts']} texts")
+    return 0

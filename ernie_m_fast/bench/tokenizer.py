@@ -4,18 +4,19 @@
 
 Without --tokenizer-dir a small sentencepiece BPE model is trained on the bundled multilingual corpus
 (no download). Sentences are two random corpus lines joined (seeded), so the batch mixes scripts.
-Each scenario is warmed up once, then timed `repeats` times per tokenizer, alternating, and the best time
-of each is kept (the least disturbed by other work on the machine). Outputs are compared: a speed-up on
+Each scenario is warmed up once, then timed in `repeats` interleaved rounds (the shared timer,
+bench/timing.py), and the best time of each is kept (the least disturbed by other work on the machine). Outputs are compared: a speed-up on
 different output would mean nothing. transformers is needed here (pip install transformers==4.57.6).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import tempfile
-import time
+
+from .report import add_output_arguments, emit
+from .timing import measure
 
 SCENARIOS = {
     "ids": {},
@@ -31,15 +32,6 @@ def make_sentences(n_sentences: int, seed: int = 0) -> list[str]:
     lines = bundled_corpus_lines()
     rng = random.Random(seed)
     return [f"{rng.choice(lines)} {rng.choice(lines)}" for _ in range(n_sentences)]
-
-
-def _best_time(fn, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def _same_output(a, b) -> bool:
@@ -79,10 +71,9 @@ def run(n_sentences: int = 2000, tokenizer_dir: str | None = None, repeats: int 
         expected = theirs(sentences, **their_kwargs)
         got = ours(sentences, **kwargs)  # also the warm-up: fills the per-piece cache
         identical = _same_output(expected, got)
-        t_theirs = t_ours = float("inf")
-        for _ in range(repeats):  # alternate, so a burst of load on a shared machine hits both
-            t_theirs = min(t_theirs, _best_time(lambda: theirs(sentences, **their_kwargs), 1))
-            t_ours = min(t_ours, _best_time(lambda: ours(sentences, **kwargs), 1))
+        timings = measure({"transformers": lambda: theirs(sentences, **their_kwargs),
+                           "ours": lambda: ours(sentences, **kwargs)}, rounds=repeats, warmup=0, desc=name)
+        t_theirs, t_ours = timings["transformers"].min, timings["ours"].min
         n_tokens = sum(len(r) for r in expected["input_ids"]) if name == "ids" else None
         result["scenarios"][name] = {
             "kwargs": {k: v for k, v in kwargs.items()},
@@ -103,17 +94,31 @@ def run(n_sentences: int = 2000, tokenizer_dir: str | None = None, repeats: int 
     return result
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_arguments(parser) -> None:
     parser.add_argument("--n-sentences", type=int, default=2000)
     parser.add_argument("--tokenizer-dir", default=None, help="a directory with sentencepiece.bpe.model + vocab.txt")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--vocab-size", type=int, default=4000, help="for the model trained when no dir is given")
-    parser.add_argument("--json", action="store_true", help="print the result dict as JSON")
-    args = parser.parse_args(argv)
+    add_output_arguments(parser)
+
+
+def main_from_args(args) -> int:
     result = run(args.n_sentences, args.tokenizer_dir, args.repeats, args.vocab_size, verbose=not args.json)
     if args.json:
-        print(json.dumps(result, indent=2))
+        emit(result, "", args)
+    if args.plot:
+        from .report import bar_chart
+
+        names = list(result["scenarios"])
+        bar_chart(args.plot, names, {"speed-up over transformers": [result["scenarios"][n]["speedup"] for n in names]},
+                  "speed-up (x)", f"tokenizer, {args.n_sentences} sentences")
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="ernie-m-fast bench tokenizer", description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    return main_from_args(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,148 @@
+"""Linear layers whose weight is packed once, at load time, for a CPU GEMM library.
+
+`Int8Linear`: weights quantized per output channel (symmetric int8) and packed once for torch's
+dynamic quantized linear (`torch.ops.quantized.linear_dynamic`: fbgemm / oneDNN underneath, as
+torch's own `quantize_dynamic` uses); activations are quantized per call from their own range.
+Only the packed int8 weight is kept: the fp32 weight is dropped, so nothing is stored twice.
+
+Each packed layer answers `forward(x)` (x W^T + b) and `matmul(x)` (x W^T, for a caller that fuses
+the bias into the next op, as the FFN's bias + GELU does). `linear_matmul` does the same for a plain
+`nn.Linear`, so the model calls one function whichever it holds.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+QUANTIZE_SCHEMES = ("int8",)
+
+
+def linear_matmul(linear: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """x W^T without the bias, for an `nn.Linear` or a packed layer."""
+    if isinstance(linear, PackedLinear):
+        return linear.matmul(x)
+    return F.linear(x, linear.weight)
+
+
+class PackedLinear(nn.Module):
+    """Common to the packed layers: a bias kept as a plain parameter, (in, out) for repr."""
+
+    def __init__(self, in_features: int, out_features: int, bias: torch.Tensor | None):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.bias = None if bias is None else nn.Parameter(bias.detach().clone(), requires_grad=False)
+
+    def matmul(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.matmul(x)
+        return out if self.bias is None else out + self.bias
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Int8Linear(PackedLinear):
+    """Dynamic int8 linear: per-channel symmetric int8 weights packed once, fp32 in and out."""
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None = None):
+        if weight.dim() != 2:
+            raise ValueError(f"Int8Linear needs a 2-D weight, got shape {tuple(weight.shape)}")
+        if weight.device.type != "cpu":
+            raise ValueError(f"int8 quantization runs on CPU only; the weight is on {weight.device}")
+        out_features, in_features = weight.shape
+        super().__init__(in_features, out_features, None if bias is None else bias.float())
+        w = weight.detach().float()
+        # symmetric per-output-channel scales; an all-zero row gets scale 1 (any scale represents 0)
+        scales = (w.abs().amax(dim=1) / 127.0).double()
+        scales = torch.where(scales > 0, scales, torch.ones_like(scales))
+        zero_points = torch.zeros(out_features, dtype=torch.long)
+        with warnings.catch_warnings():  # torch deprecates quantized *tensors*; the packed op is what we use
+            warnings.simplefilter("ignore", UserWarning)
+            qweight = torch.quantize_per_channel(w, scales, zero_points, 0, torch.qint8)
+        self._packed = torch.ops.quantized.linear_prepack(qweight, None)
+
+    def matmul(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype != torch.float32:
+            raise TypeError(f"an int8-quantized model takes float32 activations, got {x.dtype}")
+        shape = x.shape
+        out = torch.ops.quantized.linear_dynamic(x.reshape(-1, shape[-1]).contiguous(), self._packed, False)
+        return out.view(*shape[:-1], self.out_features)
+
+    def dequantized_weight(self) -> torch.Tensor:
+        """The fp32 weight the int8 one stands for (for tests and inspection)."""
+        qweight, _ = torch.ops.quantized.linear_unpack(self._packed)
+        return qweight.dequantize()
+
+
+class MkldnnLinear(PackedLinear):
+    """fp32 linear on oneDNN with the weight reordered once into its blocked layout (what inductor's
+    freezing does at compile time), so no call re-packs it; the reordered weight is the only copy."""
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None = None, rows_hint: int = 128):
+        if weight.dim() != 2 or weight.dtype != torch.float32 or weight.device.type != "cpu":
+            raise ValueError(f"MkldnnLinear needs a 2-D float32 CPU weight, got {tuple(weight.shape)} "
+                             f"{weight.dtype} on {weight.device}")
+        out_features, in_features = weight.shape
+        super().__init__(in_features, out_features, bias)
+        self._packed = torch.ops.mkldnn._reorder_linear_weight(weight.detach().contiguous(), rows_hint)
+
+    def matmul(self, x: torch.Tensor) -> torch.Tensor:
+        shape = x.shape
+        out = torch.ops.mkldnn._linear_pointwise(x.reshape(-1, shape[-1]), self._packed, None, "none", [], "")
+        return out.view(*shape[:-1], self.out_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = x.shape
+        out = torch.ops.mkldnn._linear_pointwise(x.reshape(-1, shape[-1]), self._packed, self.bias, "none", [], "")
+        return out.view(*shape[:-1], self.out_features)
+
+    def dense_weight(self) -> torch.Tensor:
+        return self._packed.to_dense()
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        # state dicts hold nn.Linear's dense `weight`, so a packed model saves like an unpacked one
+        destination[prefix + "weight"] = self.dense_weight()
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+
+
+PACKINGS = {"int8": Int8Linear, "mkldnn": MkldnnLinear}
+
+
+def pack_linears_(model: nn.Module, kind: str) -> nn.Module:
+    """Replace the encoder's and pooler's nn.Linear layers of `model` by packed `kind` layers, in place.
+
+    Each self-attention's q/k/v become one packed QKV layer (`pack_qkv`: the model owns that layout).
+    Task heads stay as they are: they are tiny and their outputs are what users read.
+    """
+    if kind not in PACKINGS:
+        raise ValueError(f"unknown packing {kind!r}; choose from {sorted(PACKINGS)}")
+    if any(p.device.type != "cpu" for p in model.parameters()):
+        raise ValueError(f"{kind} linears run on CPU only: load the model with device='cpu'")
+    if any(p.dtype != torch.float32 for p in model.parameters() if p.is_floating_point()):
+        raise ValueError(f"{kind} linears need a float32 model: load it with dtype=torch.float32")
+    make = PACKINGS[kind]
+    base = model.base_model
+    with torch.no_grad():
+        for layer in base.encoder.layers:
+            layer.self_attn.self_attn.pack_qkv(make)
+            layer.self_attn.out_proj = make(layer.self_attn.out_proj.weight, layer.self_attn.out_proj.bias)
+            layer.linear1 = make(layer.linear1.weight, layer.linear1.bias)
+            layer.linear2 = make(layer.linear2.weight, layer.linear2.bias)
+        if base.pooler is not None:
+            base.pooler.dense = make(base.pooler.dense.weight, base.pooler.dense.bias)
+    return model
+
+
+def quantize_linears_(model: nn.Module, scheme: str) -> nn.Module:
+    """`pack_linears_` with int8 weights; records the scheme on the model (which can then not be saved)."""
+    if scheme not in QUANTIZE_SCHEMES:
+        raise ValueError(f"quantize must be one of {QUANTIZE_SCHEMES} (or None), got {scheme!r}")
+    pack_linears_(model, scheme)
+    model.quantization = scheme
+    return model

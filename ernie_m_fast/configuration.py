@@ -214,8 +214,12 @@ class ErnieMConfig:
         from .hub import resolve_file
 
         hub_kwargs = {k: kwargs.pop(k) for k in ("revision", "cache_dir", "token", "local_files_only") if k in kwargs}
-        path = resolve_file(path_or_repo_id, CONFIG_NAME, **hub_kwargs)
-        config = cls.from_json_file(path)
+        from .paddle import load_paddle_config  # a PaddleNLP checkpoint's config converts on load
+
+        config = load_paddle_config(path_or_repo_id, **hub_kwargs)
+        if config is None:
+            path = resolve_file(path_or_repo_id, CONFIG_NAME, **hub_kwargs)
+            config = cls.from_json_file(path)
         for key, value in kwargs.items():
             setattr(config, key, value)
         config._name_or_path = str(path_or_repo_id)

@@ -21,6 +21,7 @@ from .configuration import ErnieMConfig
 from .outputs import (BaseModelOutputWithPoolingAndCrossAttentions, MultipleChoiceModelOutput,
                       QuestionAnsweringModelOutput, SequenceClassifierOutput, TokenClassifierOutput)
 from .packing import PackedBatch, pack_batch, query_only_attention
+from .paddle_semantics import key_bias_attention, pack_paddle_batch
 from .pretrained import ErnieMPreTrainedModel
 
 
@@ -106,14 +107,16 @@ class ErnieMAttention(nn.Module):
         scale = head_dim**-0.5
         dropout_p = attn.dropout.p if self.training else 0.0
         probs = None
-        if output_attentions or dropout_p > 0.0:
+        if batch.key_bias is not None:  # PaddleNLP's semantics: a score bias per key (paddle_semantics.py)
+            ctx = key_bias_attention(q, k, v, batch, scale, dropout_p)
+        elif output_attentions or dropout_p > 0.0:
             # probabilities are materialised (and dropped out) only on the reference path
             ctx, probs = ops.torch_ops.attention_varlen(q[:keyed], k[:keyed], v[:keyed], batch.cu_seqlens,
                                                         batch.max_seqlen, None, dropout_p, return_probs=True)
         else:
             ctx = ops.attention_varlen(q[:keyed], k[:keyed], v[:keyed], batch.cu_seqlens, batch.max_seqlen,
                                        backend=backend)
-        if batch.num_query_only:
+        if batch.num_query_only and batch.key_bias is None:
             extra = query_only_attention(q[keyed:], k[:keyed], v[:keyed], batch, scale, dropout_p)
             ctx = torch.cat([ctx, extra])
         if batch.real_rows is not None:  # static layout: filler rows' attention output is unspecified
@@ -234,8 +237,12 @@ class ErnieMModel(ErnieMPreTrainedModel):
         raise ValueError(f"head_mask must have shape ({heads},) or ({layers}, {heads}), got {tuple(head_mask.shape)}")
 
     def encode(self, input_ids=None, attention_mask=None, position_ids=None, head_mask=None, inputs_embeds=None,
-               output_hidden_states=False, output_attentions=False, query_only="none") -> EncoderRun:
-        """Run the encoder on packed rows; the heads build their outputs from the result."""
+               output_hidden_states=False, output_attentions=False, query_only="none",
+               paddle_pad_to: Optional[int] = None) -> EncoderRun:
+        """Run the encoder on packed rows; the heads build their outputs from the result.
+
+        paddle_pad_to: PaddleNLP's no-mask semantics, rows extended with [PAD] to this length, as
+        Taskflow feeds UIE-M (see ernie_m_fast/paddle_semantics.py)."""
         lead = input_ids if input_ids is not None else inputs_embeds
         needs_grad = self.needs_autograd(inputs_embeds)  # walks every parameter: once per forward
         backend = self.resolve_backend(lead.device if lead is not None else "cpu", needs_grad=needs_grad)
@@ -244,11 +251,16 @@ class ErnieMModel(ErnieMPreTrainedModel):
         graphable = (runner is not None and lead is not None and not self.training
                      and not needs_grad and head_mask is None
                      and not (output_hidden_states or output_attentions)
-                     and isinstance(query_only, str) and query_only in ("none", "first"))
+                     and isinstance(query_only, str) and query_only in ("none", "first") and paddle_pad_to is None)
         if graphable:  # None when the batch fits no captured layout: the eager path runs
             static = runner.static_shape_for(self.config, input_ids, attention_mask, inputs_embeds,
                                              needs_first=query_only == "first")
-        batch = pack_batch(self.config, input_ids, attention_mask, position_ids, inputs_embeds, query_only, static)
+        if paddle_pad_to is not None:
+            if output_attentions:
+                raise ValueError("output_attentions is not available with paddle_pad_to")
+            batch = pack_paddle_batch(self.config, input_ids, attention_mask, position_ids, paddle_pad_to, inputs_embeds)
+        else:
+            batch = pack_batch(self.config, input_ids, attention_mask, position_ids, inputs_embeds, query_only, static)
         if static is not None:
             return EncoderRun(batch, runner.run(self, batch, backend), None, None)
         return self.run_layers(batch, backend, head_mask, output_hidden_states, output_attentions)
@@ -275,13 +287,14 @@ class ErnieMModel(ErnieMPreTrainedModel):
 
     def forward(self, input_ids=None, position_ids=None, attention_mask=None, head_mask=None, inputs_embeds=None,
                 past_key_values=None, use_cache=None, output_hidden_states=None, output_attentions=None,
-                return_dict=None):
+                return_dict=None, paddle_pad_to=None):
         _reject_cache(past_key_values, use_cache)
         output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
         output_hidden_states = self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
         return_dict = self.config.use_return_dict if return_dict is None else return_dict
         run = self.encode(input_ids, attention_mask, position_ids, head_mask, inputs_embeds, output_hidden_states,
-                          output_attentions, query_only="first" if self.pooler is not None else "none")
+                          output_attentions, query_only="first" if self.pooler is not None else "none",
+                          paddle_pad_to=paddle_pad_to)
         sequence_output = run.batch.scatter(run.sequence)
         pooled = self.pool(run)
         hidden_states = run.scatter_hidden_states()
@@ -297,10 +310,11 @@ class _ErnieMHead(ErnieMPreTrainedModel):
     """A task head over `self.ernie_m`; `_encode` applies the config's output flags as transformers does."""
 
     def _encode(self, input_ids, attention_mask, position_ids, head_mask, inputs_embeds, output_hidden_states,
-                output_attentions, query_only) -> EncoderRun:
+                output_attentions, query_only, paddle_pad_to=None) -> EncoderRun:
         return self.ernie_m.encode(input_ids, attention_mask, position_ids, head_mask, inputs_embeds,
                                    _flag(output_hidden_states, self.config.output_hidden_states),
-                                   _flag(output_attentions, self.config.output_attentions), query_only=query_only)
+                                   _flag(output_attentions, self.config.output_attentions), query_only=query_only,
+                                   paddle_pad_to=paddle_pad_to)
 
 
 def _reject_cache(past_key_values, use_cache):
@@ -453,11 +467,11 @@ class _SpanHead(_ErnieMHead):
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, head_mask=None, inputs_embeds=None,
                 start_positions=None, end_positions=None, output_attentions=None, output_hidden_states=None,
-                return_dict=True):
+                return_dict=True, paddle_pad_to=None):
         return_dict = self.config.use_return_dict if return_dict is None else return_dict
         with_loss = start_positions is not None and end_positions is not None
         run = self._encode(input_ids, attention_mask, position_ids, head_mask, inputs_embeds, output_hidden_states,
-                           output_attentions, query_only="all" if with_loss else "none")
+                           output_attentions, query_only="all" if with_loss else "none", paddle_pad_to=paddle_pad_to)
         start_logits, end_logits = (run.batch.scatter(x).contiguous() for x in self._span_logits(run.sequence))
         loss = None
         if with_loss:

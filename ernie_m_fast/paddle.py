@@ -21,6 +21,7 @@ containers and refuses every other global, so a checkpoint cannot run code (padd
 
 from __future__ import annotations
 
+import codecs
 import collections
 import json
 import logging
@@ -76,6 +77,8 @@ _ALLOWED_GLOBALS = {
     # paddle.save pickles a bare Tensor as `tuple((name, ndarray))`
     ("builtins", "tuple"): tuple,
     ("__builtin__", "tuple"): tuple,
+    # protocol 2 (older paddle.save) writes bytes as _codecs.encode(str, "latin1"): a pure conversion
+    ("_codecs", "encode"): codecs.encode,
 }
 
 

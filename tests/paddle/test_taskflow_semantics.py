@@ -102,3 +102,27 @@ def test_input_checks(model):
         model(inputs_embeds=torch.zeros(1, 4, 32), paddle_pad_to=8)
     with pytest.raises(ValueError, match="output_attentions is not available with paddle_pad_to"):
         model(input_ids=ids, paddle_pad_to=8, output_attentions=True)
+
+
+def test_our_tokenizer_gives_taskflows_windows_but_two_known_differences():
+    """Taskflow's (prompt, text) encodings equal ours, except (a) where Taskflow truncated a window
+    that overflowed max_seq_len (its windows are max_seq_len - len(prompt) - 3 characters, ErnieM adds
+    4 special tokens) and (b) PaddleNLP drops every lone "▁" piece, where transformers' rule (ours)
+    keeps one before a piece that does not start a word."""
+    tokenizer = emf.ErnieMTokenizer.from_pretrained(UIE_DIR)
+    underline = tokenizer.convert_tokens_to_ids("▁")
+    seen = {"equal": 0, "truncated": 0, "lone underline": 0}
+    for case in CASES:
+        for window in case["windows"]:
+            enc = tokenizer(window["prompt"], window["text"], return_offsets_mapping=True)
+            ours, theirs = enc["input_ids"], window["input_ids"]
+            if ours == theirs:
+                assert [list(o) for o in enc["offset_mapping"]] == window["offset_mapping"]
+                seen["equal"] += 1
+            elif len(ours) > case["max_seq_len"] == len(theirs):
+                assert ours[: len(theirs) - 1] + [2] == theirs
+                seen["truncated"] += 1
+            else:
+                assert [i for i in ours if i != underline] == theirs
+                seen["lone underline"] += 1
+    assert seen == {"equal": 45, "truncated": 6, "lone underline": 1}

@@ -13,6 +13,8 @@ no conversion). What differs from transformers, and what this module converts:
 - `UIEM` is `ErnieMForInformationExtraction`. PaddleNLP's UIEM returns sigmoid probabilities;
   ours returns logits (as transformers' does): apply `torch.sigmoid` to compare.
 - PaddleNLP's ErnieM ignores `intermediate_size`: its feed-forward is always 4 x hidden_size.
+- UIE-M from before PaddleNLP 2.4.5 calls its encoder `encoder.` (not `ernie_m.`); renamed as Taskflow does.
+- bfloat16 weights (numpy has none) are stored as uint16 bit patterns; the config's dtype says so.
 
 `model_state.pdparams` is read by a restricted unpickler that builds numpy arrays and plain
 containers and refuses every other global, so a checkpoint cannot run code (paddle itself uses plain
@@ -141,7 +143,12 @@ def convert_state_dict(state: dict[str, np.ndarray], architecture: str = "ErnieM
     to read bfloat16 weights, which numpy cannot hold and paddle saves as their uint16 bit patterns.
     """
     out = {}
+    pre_245_uie = architecture == "ErnieMForInformationExtraction" and any(k.startswith("encoder.embeddings.")
+                                                                         for k in state)
     for key, array in state.items():
+        if pre_245_uie and key.startswith("encoder."):
+            # PaddleNLP < 2.4.5 named UIE-M's encoder `encoder`; Taskflow renames it the same way
+            key = "ernie_m." + key[len("encoder."):]  # encoder.encoder.layers -> ernie_m.encoder.layers
         tensor = torch.from_numpy(np.ascontiguousarray(array))
         if tensor.dtype == torch.uint16 and dtype == "bfloat16":
             tensor = tensor.view(torch.bfloat16)

@@ -185,3 +185,42 @@ def test_transformers_weights_win_over_pdparams(tmp_path):
     model.save_pretrained(target)
     reloaded = emf.ErnieMFast.from_pretrained(target)
     assert torch.equal(reloaded.linear_start.bias, model.linear_start.bias)
+
+
+def _rewrite_weights(tmp_path, rename=lambda k: k, convert=lambda a: a, config_update=None):
+    import pickle
+
+    from ernie_m_fast.paddle import read_pdparams
+
+    target = tmp_path / "rewritten"
+    shutil.copytree(UIE_DIR, target)
+    state = {rename(k): convert(v) for k, v in read_pdparams(str(UIE_DIR / "model_state.pdparams")).items()}
+    with open(target / "model_state.pdparams", "wb") as f:
+        pickle.dump(state, f, protocol=4)
+    if config_update:
+        config = json.loads((target / "config.json").read_text())
+        (target / "config.json").write_text(json.dumps(config | config_update))
+    return target
+
+
+def test_uie_m_from_before_paddlenlp_2_4_5_loads(tmp_path):
+    """UIE-M checkpoints older than PaddleNLP 2.4.5 call the encoder `encoder` (Taskflow renames it)."""
+    target = _rewrite_weights(tmp_path, rename=lambda k: "encoder." + k[len("ernie_m."):] if k.startswith("ernie_m.")
+                              else k)
+    model = emf.ErnieMFast.from_pretrained(target)
+    data = outputs("uie_m")
+    inputs = case_inputs(data, "masked")
+    with torch.no_grad():
+        out = model(**inputs)
+    _close(torch.sigmoid(out.start_logits), data["masked.start_prob"], inputs["attention_mask"].bool().numpy())
+
+
+def test_bfloat16_weights_saved_as_uint16_load(tmp_path):
+    """numpy has no bfloat16: paddle saves bf16 parameters as their uint16 bit patterns."""
+    to_bf16_bits = lambda a: (torch.from_numpy(a).to(torch.bfloat16).view(torch.int16).numpy().view("uint16"))  # noqa: E731
+    target = _rewrite_weights(tmp_path, convert=to_bf16_bits, config_update={"dtype": "bfloat16"})
+    model = emf.ErnieMFast.from_pretrained(target, dtype="auto")
+    reference = emf.ErnieMFast.from_pretrained(UIE_DIR)
+    assert model.dtype == torch.bfloat16
+    for (key, value), (ref_key, ref_value) in zip(model.state_dict().items(), reference.state_dict().items()):
+        assert key == ref_key and torch.equal(value, ref_value.to(torch.bfloat16)), key

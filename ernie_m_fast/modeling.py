@@ -108,7 +108,7 @@ class ErnieMAttention(nn.Module):
         dropout_p = attn.dropout.p if self.training else 0.0
         probs = None
         if batch.key_bias is not None:  # PaddleNLP's semantics: a score bias per key (paddle_semantics.py)
-            ctx = key_bias_attention(q, k, v, batch, scale, dropout_p)
+            ctx = key_bias_attention(q, k, v, batch.cu_seqlens, batch.max_seqlen, batch.key_bias, scale, dropout_p)
         elif output_attentions or dropout_p > 0.0:
             # probabilities are materialised (and dropped out) only on the reference path
             ctx, probs = ops.torch_ops.attention_varlen(q[:keyed], k[:keyed], v[:keyed], batch.cu_seqlens,
@@ -116,7 +116,7 @@ class ErnieMAttention(nn.Module):
         else:
             ctx = ops.attention_varlen(q[:keyed], k[:keyed], v[:keyed], batch.cu_seqlens, batch.max_seqlen,
                                        backend=backend)
-        if batch.num_query_only and batch.key_bias is None:
+        if batch.num_query_only:
             extra = query_only_attention(q[keyed:], k[:keyed], v[:keyed], batch, scale, dropout_p)
             ctx = torch.cat([ctx, extra])
         if batch.real_rows is not None:  # static layout: filler rows' attention output is unspecified
@@ -246,21 +246,21 @@ class ErnieMModel(ErnieMPreTrainedModel):
         lead = input_ids if input_ids is not None else inputs_embeds
         needs_grad = self.needs_autograd(inputs_embeds)  # walks every parameter: once per forward
         backend = self.resolve_backend(lead.device if lead is not None else "cpu", needs_grad=needs_grad)
+        if paddle_pad_to is not None:  # never a captured CUDA-graph layout
+            if output_attentions:
+                raise ValueError("output_attentions is not available with paddle_pad_to")
+            batch = pack_paddle_batch(self.config, input_ids, attention_mask, position_ids, paddle_pad_to, inputs_embeds)
+            return self.run_layers(batch, backend, head_mask, output_hidden_states, output_attentions)
         runner = self.graph_runner
         static = None
         graphable = (runner is not None and lead is not None and not self.training
                      and not needs_grad and head_mask is None
                      and not (output_hidden_states or output_attentions)
-                     and isinstance(query_only, str) and query_only in ("none", "first") and paddle_pad_to is None)
+                     and isinstance(query_only, str) and query_only in ("none", "first"))
         if graphable:  # None when the batch fits no captured layout: the eager path runs
             static = runner.static_shape_for(self.config, input_ids, attention_mask, inputs_embeds,
                                              needs_first=query_only == "first")
-        if paddle_pad_to is not None:
-            if output_attentions:
-                raise ValueError("output_attentions is not available with paddle_pad_to")
-            batch = pack_paddle_batch(self.config, input_ids, attention_mask, position_ids, paddle_pad_to, inputs_embeds)
-        else:
-            batch = pack_batch(self.config, input_ids, attention_mask, position_ids, inputs_embeds, query_only, static)
+        batch = pack_batch(self.config, input_ids, attention_mask, position_ids, inputs_embeds, query_only, static)
         if static is not None:
             return EncoderRun(batch, runner.run(self, batch, backend), None, None)
         return self.run_layers(batch, backend, head_mask, output_hidden_states, output_attentions)

@@ -11,7 +11,8 @@ That costs no padding, exactly:
 - the M = S - n pads of a row are identical in every layer (same id, same position, same keys to
   attend to), so they are computed once, as one extra packed row per sequence, and as a key that
   row stands for M keys: its attention score carries `+ log M` (M e^s = e^(s + log M));
-- [CLS] (id 0) is a query-only row: its output is computed, but nothing attends to it.
+- [CLS] (id 0) gets PaddleNLP's own additive -1e4 as a key (exp(-1e4) is 0 in fp32: nothing attends
+  to it, while its own output is computed as PaddleNLP computes it).
 Outputs at the columns the attention_mask drops are the pad row's (what PaddleNLP returns there).
 The attention runs on plain torch with a per-key additive bias (`PackedBatch.key_bias`); every other
 op runs on the model's backend.
@@ -28,6 +29,7 @@ from .ops.torch_ops import padded_layout
 from .packing import POSITION_OFFSET, PackedBatch, pack_batch
 
 PADDLE_MASKED_TOKEN_ID = 0  # PaddleNLP's ErnieM masks `input_ids == 0` when no mask is given ([CLS])
+PADDLE_MASK_SCORE = -1e4  # what it adds to a masked key's score
 
 
 @dataclasses.dataclass
@@ -63,8 +65,7 @@ def pack_paddle_batch(config, input_ids, attention_mask=None, position_ids=None,
     if longest > pad_to:
         row = int(counts.argmax())
         raise ValueError(f"row {row} has {longest} tokens, more than paddle_pad_to={pad_to}")
-    is_masked_id = input_ids == PADDLE_MASKED_TOKEN_ID
-    base = pack_batch(config, input_ids, real & ~is_masked_id, position_ids, query_only=real & is_masked_id)
+    base = pack_batch(config, input_ids, real, position_ids)
     return _add_pad_rows(base, config, pad_to - counts, ~real)
 
 
@@ -94,6 +95,7 @@ def _add_pad_rows(base: PackedBatch, config, pads: torch.Tensor, pad_columns: to
         return out
 
     key_bias = torch.zeros(new_keyed, dtype=torch.float32, device=device)
+    key_bias[old_to_new[:keyed]] = torch.where(base.input_ids[:keyed] == PADDLE_MASKED_TOKEN_ID, PADDLE_MASK_SCORE, 0.0)
     key_bias[new_pad_rows] = torch.log(pads[has_pad.bool()].to(torch.float32))  # M pads act as one key + log M
     first = base.first_token_rows
     first = torch.where(first >= 0, old_to_new[first.clamp(min=0)], pad_rows)  # a dropped column 0 is a pad
@@ -115,28 +117,17 @@ def _add_pad_rows(base: PackedBatch, config, pads: torch.Tensor, pad_columns: to
     )
 
 
-def key_bias_attention(q, k, v, batch: PackedBatch, scale: float, dropout_p: float = 0.0) -> torch.Tensor:
-    """softmax(q k^T * scale + key_bias) v within each sequence, for keyed and query-only rows (plain torch).
+def key_bias_attention(q, k, v, cu_seqlens, max_seqlen: int, key_bias, scale: float, dropout_p: float = 0.0):
+    """softmax(q k^T * scale + key_bias) v within each packed sequence (plain torch).
 
-    q, k, v: (N, heads, d) packed rows, keyed rows first; batch.key_bias: (num_keyed,) additive score of
-    each key row. Returns (N, heads, d).
+    q, k, v: (T, heads, d) packed rows; cu_seqlens: (B + 1,) int32; key_bias: (T,) fp32 additive score
+    of each row as a key. Returns (T, heads, d).
     """
-    keyed = batch.num_keyed
-    index, valid = padded_layout(batch.cu_seqlens, batch.max_seqlen)  # (B, Lk)
-    bias = batch.key_bias[index].masked_fill(~valid, float("-inf"))  # (B, Lk) fp32
-    qp, kp, vp = q[:keyed][index], k[:keyed][index], v[:keyed][index]  # (B, Lk, heads, d)
-
-    def attend(scores, values, equation):
-        probs = torch.softmax(scores, dim=-1).to(v.dtype)
-        if dropout_p > 0.0:
-            probs = torch.nn.functional.dropout(probs, p=dropout_p, training=True)
-        return torch.einsum(equation, probs, values)
-
+    index, valid = padded_layout(cu_seqlens, max_seqlen)  # (B, L)
+    bias = key_bias[index].masked_fill(~valid, float("-inf"))  # (B, L)
+    qp, kp, vp = q[index], k[index], v[index]  # (B, L, heads, d)
     scores = torch.einsum("bqhd,bkhd->bhqk", qp, kp).float() * scale + bias[:, None, None, :]
-    ctx = attend(scores, vp, "bhqk,bkhd->bqhd")[valid]  # back to packed order: sequences are contiguous
-    if batch.num_query_only:
-        seq = batch.query_only_rows
-        scores = torch.einsum("ehd,ekhd->ehk", q[keyed:], kp[seq]).float() * scale + bias[seq][:, None, :]
-        ctx = torch.cat([ctx, attend(scores, vp[seq], "ehk,ekhd->ehd")])
-    return ctx
-
+    probs = torch.softmax(scores, dim=-1).to(v.dtype)
+    if dropout_p > 0.0:
+        probs = torch.nn.functional.dropout(probs, p=dropout_p, training=True)
+    return torch.einsum("bhqk,bkhd->bqhd", probs, vp)[valid]  # back to packed order: sequences are contiguous

@@ -25,8 +25,7 @@ from typing import Optional
 
 import torch
 
-from .ops.torch_ops import padded_layout
-from .packing import POSITION_OFFSET, PackedBatch, pack_batch
+from .packing import POSITION_OFFSET, PackedBatch, pack_batch, padded_layout
 
 PADDLE_MASKED_TOKEN_ID = 0  # PaddleNLP's ErnieM masks `input_ids == 0` when no mask is given ([CLS])
 PADDLE_MASK_SCORE = -1e4  # what it adds to a masked key's score

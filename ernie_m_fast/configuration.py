@@ -216,9 +216,10 @@ class ErnieMConfig:
         hub_kwargs = {k: kwargs.pop(k) for k in HUB_KWARGS if k in kwargs}
         from .paddle import load_paddle_config  # a PaddleNLP checkpoint's config converts on load
 
-        config = load_paddle_config(path_or_repo_id, **hub_kwargs)
+        path = resolve_file(path_or_repo_id, CONFIG_NAME, optional=True, **hub_kwargs)
+        config = load_paddle_config(path_or_repo_id, path, **hub_kwargs)
         if config is None:
-            path = resolve_file(path_or_repo_id, CONFIG_NAME, **hub_kwargs)
+            path = path or resolve_file(path_or_repo_id, CONFIG_NAME, **hub_kwargs)  # raises: names what is missing
             config = cls.from_json_file(path)
         for key, value in kwargs.items():
             setattr(config, key, value)

@@ -229,15 +229,15 @@ def _read_json(path: str) -> dict:
         raise ValueError(f"{path} is not valid JSON: {exc}") from exc
 
 
-def find_paddle_config(path_or_repo_id, **hub_kwargs) -> Optional[dict]:
+def find_paddle_config(path_or_repo_id, config_path: Optional[str], **hub_kwargs) -> Optional[dict]:
     """The PaddleNLP config dict of a checkpoint, or None when it is not a PaddleNLP checkpoint.
 
-    A local directory is PaddleNLP's when it holds model_state.pdparams and no transformers weights,
-    or when its config was written by PaddleNLP. Raises FileNotFoundError naming what is missing
-    when the directory is PaddleNLP's but incomplete.
+    `config_path`: the checkpoint's config.json, already resolved (None if it has none). A local
+    directory is PaddleNLP's when it holds model_state.pdparams and no transformers weights, or when
+    its config was written by PaddleNLP. Raises FileNotFoundError naming what is missing when the
+    directory is PaddleNLP's but incomplete.
     """
     path_or_repo_id = os.fspath(path_or_repo_id)
-    config_path = resolve_file(path_or_repo_id, PADDLE_CONFIG_NAME, optional=True, **hub_kwargs)
     if config_path is not None:
         data = _read_json(config_path)
         if is_paddle_config(data):
@@ -264,9 +264,13 @@ def find_paddle_config(path_or_repo_id, **hub_kwargs) -> Optional[dict]:
     return None
 
 
-def load_paddle_config(path_or_repo_id, **hub_kwargs):
-    """ErnieMConfig of a PaddleNLP checkpoint, or None when it is not one (see find_paddle_config)."""
-    data = find_paddle_config(path_or_repo_id, **hub_kwargs)
+def load_paddle_config(path_or_repo_id, config_path: Optional[str] = None, **hub_kwargs):
+    """ErnieMConfig of a PaddleNLP checkpoint, or None when it is not one (see find_paddle_config).
+
+    `config_path`: its config.json if the caller resolved it already (so a hub repo is asked once)."""
+    if config_path is None:
+        config_path = resolve_file(path_or_repo_id, PADDLE_CONFIG_NAME, optional=True, **hub_kwargs)
+    data = find_paddle_config(path_or_repo_id, config_path, **hub_kwargs)
     if data is None:
         return None
     config = convert_config(data)

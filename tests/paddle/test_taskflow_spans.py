@@ -26,9 +26,6 @@ import pytest
 import ernie_m_fast as emf
 from paddle_fixtures import ATOL, UIE_DIR, taskflow_cases
 
-if not hasattr(emf, "pipeline"):  # ernie_m_fast.pipeline lands with helper "pipelines"' branch
-    pytest.skip("needs ernie_m_fast.pipeline", allow_module_level=True)
-
 CASES = taskflow_cases()
 KNOWN_DIFFERENT = {"windows_zh": "Taskflow truncates 6 of its windows by one token",
                    "relations_en": "one window tokenizes differently (PaddleNLP drops a lone '▁')"}

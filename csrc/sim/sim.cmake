@@ -1,6 +1,6 @@
 # ernie_m_fast._sim: the csrc/cuda kernel sources compiled by the host C++ compiler against the SIMT
-# emulation in csrc/sim (backend "cuda_sim"), plus csrc/cuda/bind_cuda.cpp and test-only kernels from
-# csrc/sim/*.cu. Needs no nvcc. ERNIE_M_FAST_SIM=OFF (environment or -D) skips it.
+# emulation in csrc/sim (backend "cuda_sim"), each with the binding it registers (EMF_BIND), plus
+# test-only kernels from csrc/sim/*.cu. Needs no nvcc. ERNIE_M_FAST_SIM=OFF (environment or -D) skips it.
 emf_option(ERNIE_M_FAST_SIM ON)
 
 if(ERNIE_M_FAST_SIM)
@@ -23,8 +23,7 @@ if(ERNIE_M_FAST_SIM)
   endforeach()
 
   pybind11_add_module(_sim MODULE WITH_SOABI
-    "${EMF_SIM_DIR}/sim_module.cpp" "${EMF_SIM_DIR}/sim_runtime.cpp" "${EMF_CSRC_DIR}/cuda/bind_cuda.cpp"
-    ${EMF_SIM_WRAPPERS})
+    "${EMF_SIM_DIR}/sim_module.cpp" "${EMF_SIM_DIR}/sim_runtime.cpp" ${EMF_SIM_WRAPPERS})
   target_include_directories(_sim PRIVATE "${EMF_CSRC_DIR}" "${EMF_CSRC_DIR}/cuda")
   target_compile_definitions(_sim PRIVATE EMF_SIM=1 EMF_VERSION="${EMF_VERSION}" EMF_MODULE_NAME=_sim)
   if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")

@@ -1,5 +1,5 @@
-// The compiled module ernie_m_fast._sim: the csrc/cuda launchers under the SIMT emulation (registered
-// by bind_cuda.cpp through registry.h), build_info(), and the emulation's test-only self-tests.
+// The compiled module ernie_m_fast._sim: the csrc/cuda launchers under the SIMT emulation (each .cu
+// registers its own binding through registry.h), build_info(), and the emulation's test-only self-tests.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 

@@ -37,6 +37,13 @@ def _cmd_bench(args) -> int:
     return run_benchmark(args)
 
 
+def _cmd_convert(args) -> int:
+    from .paddle import convert_checkpoint
+
+    print(f"wrote {convert_checkpoint(args.src, args.dst, dtype=args.dtype)}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="ernie-m-fast", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -57,6 +64,14 @@ def main(argv=None) -> int:
 
         add_subcommands(bench)
     bench.set_defaults(func=_cmd_bench)
+
+    convert = sub.add_parser("convert", help="write a PaddleNLP (or any loadable) ErnieM checkpoint as a "
+                                              "transformers directory: model.safetensors, config.json, tokenizer")
+    convert.add_argument("src", help="the checkpoint directory, e.g. PaddleNLP's (model_state.pdparams + config)")
+    convert.add_argument("dst", help="the directory to write")
+    convert.add_argument("--dtype", default=None, choices=["float32", "float16", "bfloat16"],
+                         help="weights' dtype in the output (default float32)")
+    convert.set_defaults(func=_cmd_convert)
 
     args = parser.parse_args(argv)
     return args.func(args)

@@ -214,8 +214,13 @@ class ErnieMConfig:
         from .hub import HUB_KWARGS, resolve_file
 
         hub_kwargs = {k: kwargs.pop(k) for k in HUB_KWARGS if k in kwargs}
-        path = resolve_file(path_or_repo_id, CONFIG_NAME, **hub_kwargs)
-        config = cls.from_json_file(path)
+        from .paddle import load_paddle_config  # a PaddleNLP checkpoint's config converts on load
+
+        path = resolve_file(path_or_repo_id, CONFIG_NAME, optional=True, **hub_kwargs)
+        config = load_paddle_config(path_or_repo_id, path, **hub_kwargs)
+        if config is None:
+            path = path or resolve_file(path_or_repo_id, CONFIG_NAME, **hub_kwargs)  # raises: names what is missing
+            config = cls.from_json_file(path)
         for key, value in kwargs.items():
             setattr(config, key, value)
         config._name_or_path = str(path_or_repo_id)

@@ -108,7 +108,15 @@ def read_state_dict(path: str) -> dict[str, torch.Tensor]:
 
 
 def load_checkpoint(path_or_repo_id, **hub_kwargs) -> dict[str, torch.Tensor]:
-    files = find_weight_files(path_or_repo_id, **hub_kwargs)
+    try:
+        files = find_weight_files(path_or_repo_id, **hub_kwargs)
+    except CheckpointError:
+        from .paddle import load_paddle_state_dict  # PaddleNLP's model_state.pdparams, converted
+
+        paddle_state = load_paddle_state_dict(path_or_repo_id, **hub_kwargs)
+        if paddle_state is None:
+            raise
+        return paddle_state
     state: dict[str, torch.Tensor] = {}
     for path in _progress(files, "Loading checkpoint shards"):
         state.update(read_state_dict(path))

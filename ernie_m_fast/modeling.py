@@ -22,6 +22,7 @@ from .linear import linear_matmul
 from .outputs import (BaseModelOutputWithPoolingAndCrossAttentions, MultipleChoiceModelOutput,
                       QuestionAnsweringModelOutput, SequenceClassifierOutput, TokenClassifierOutput)
 from .packing import PackedBatch, as_tensor_input, fit_static, pack_batch
+from .paddle_semantics import key_bias_attention, pack_paddle_batch
 from .pretrained import ErnieMPreTrainedModel
 
 
@@ -155,7 +156,9 @@ class ErnieMAttention(nn.Module):
         scale = head_dim**-0.5
         dropout_p = attn.dropout.p if self.training else 0.0
         probs = None
-        if output_attentions or dropout_p > 0.0:
+        if batch.key_bias is not None:  # PaddleNLP's semantics: a score bias per key (paddle_semantics.py)
+            ctx = key_bias_attention(q, k, v, batch.cu_seqlens, batch.max_seqlen, batch.key_bias, scale, dropout_p)
+        elif output_attentions or dropout_p > 0.0:
             # probabilities are materialised (and dropped out) only on the reference path
             ctx, probs = ops.attention_varlen_probs(q[:keyed], k[:keyed], v[:keyed], batch.cu_seqlens,
                                                     batch.max_seqlen, None, dropout_p, return_probs=True)
@@ -286,12 +289,21 @@ class ErnieMModel(ErnieMPreTrainedModel):
         raise ValueError(f"head_mask must have shape ({heads},) or ({layers}, {heads}), got {tuple(head_mask.shape)}")
 
     def encode(self, input_ids=None, attention_mask=None, position_ids=None, head_mask=None, inputs_embeds=None,
-               output_hidden_states=False, output_attentions=False, query_only="none") -> EncoderRun:
-        """Run the encoder on packed rows; the heads build their outputs from the result."""
+               output_hidden_states=False, output_attentions=False, query_only="none",
+               paddle_pad_to: Optional[int] = None) -> EncoderRun:
+        """Run the encoder on packed rows; the heads build their outputs from the result.
+
+        paddle_pad_to: PaddleNLP's no-mask semantics, rows extended with [PAD] to this length, as
+        Taskflow feeds UIE-M (see ernie_m_fast/paddle_semantics.py)."""
         lead = input_ids if input_ids is not None else inputs_embeds
         device = lead.device if isinstance(lead, torch.Tensor) else torch.device("cpu")
         backend = self._backend
         self.resolve_backend(device)  # an explicit backend that cannot run on this device fails here
+        if paddle_pad_to is not None:  # never a captured CUDA-graph layout
+            if output_attentions:
+                raise ValueError("output_attentions is not available with paddle_pad_to")
+            batch = pack_paddle_batch(self.config, input_ids, attention_mask, position_ids, paddle_pad_to, inputs_embeds)
+            return self.run_layers(batch, backend, head_mask, output_hidden_states, output_attentions)
         batch = pack_batch(self.config, input_ids, attention_mask, position_ids, inputs_embeds, query_only)
         runner = self.graph_runner
         graphable = (runner is not None and batch.input_ids is not None and not self.training
@@ -325,13 +337,14 @@ class ErnieMModel(ErnieMPreTrainedModel):
 
     def forward(self, input_ids=None, position_ids=None, attention_mask=None, head_mask=None, inputs_embeds=None,
                 past_key_values=None, use_cache=None, output_hidden_states=None, output_attentions=None,
-                return_dict=None):
+                return_dict=None, paddle_pad_to=None):
         _reject_cache(past_key_values, use_cache)
         output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
         output_hidden_states = self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
         return_dict = self.config.use_return_dict if return_dict is None else return_dict
         run = self.encode(input_ids, attention_mask, position_ids, head_mask, inputs_embeds, output_hidden_states,
-                          output_attentions, query_only="first" if self.pooler is not None else "none")
+                          output_attentions, query_only="first" if self.pooler is not None else "none",
+                          paddle_pad_to=paddle_pad_to)
         sequence_output = run.batch.scatter(run.sequence)
         pooled = self.pool(run)
         hidden_states = run.scatter_hidden_states()
@@ -347,10 +360,11 @@ class _ErnieMHead(ErnieMPreTrainedModel):
     """A task head over `self.ernie_m`; `_encode` applies the config's output flags as transformers does."""
 
     def _encode(self, input_ids, attention_mask, position_ids, head_mask, inputs_embeds, output_hidden_states,
-                output_attentions, query_only) -> EncoderRun:
+                output_attentions, query_only, paddle_pad_to=None) -> EncoderRun:
         return self.ernie_m.encode(input_ids, attention_mask, position_ids, head_mask, inputs_embeds,
                                    _flag(output_hidden_states, self.config.output_hidden_states),
-                                   _flag(output_attentions, self.config.output_attentions), query_only=query_only)
+                                   _flag(output_attentions, self.config.output_attentions), query_only=query_only,
+                                   paddle_pad_to=paddle_pad_to)
 
 
 def _reject_cache(past_key_values, use_cache):
@@ -505,11 +519,11 @@ class _SpanHead(_ErnieMHead):
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, head_mask=None, inputs_embeds=None,
                 start_positions=None, end_positions=None, output_attentions=None, output_hidden_states=None,
-                return_dict=True):
+                return_dict=True, paddle_pad_to=None):
         return_dict = self.config.use_return_dict if return_dict is None else return_dict
         with_loss = start_positions is not None and end_positions is not None
         run = self._encode(input_ids, attention_mask, position_ids, head_mask, inputs_embeds, output_hidden_states,
-                           output_attentions, query_only="all" if with_loss else "none")
+                           output_attentions, query_only="all" if with_loss else "none", paddle_pad_to=paddle_pad_to)
         start_logits, end_logits = (run.batch.scatter(x).contiguous() for x in self._span_logits(run.sequence))
         loss = None
         if with_loss:

@@ -52,6 +52,8 @@ class PackedBatch:
     first_token_rows: torch.Tensor  # (B,) packed row of column 0 of each sequence, -1 if not packed
     static: Optional[StaticShape] = None  # set when the layout has fixed shapes (filler rows included)
     real_rows: Optional[torch.Tensor] = None  # (N,) 1 for real rows, 0 for filler; static layouts only
+    # (num_keyed,) fp32 additive attention score of each key row; PaddleNLP's semantics only (paddle_semantics.py)
+    key_bias: Optional[torch.Tensor] = None
 
     @property
     def num_rows(self) -> int:

@@ -57,6 +57,7 @@ def _namespace(path: str) -> dict:
     hidden, heads, head_dim = 8, 2, 4
     namespace = {
         "emf": emf, "path": path,
+        "paddle_dir": str(Path(__file__).resolve().parent / "fixtures" / "paddle" / "uie_m"),  # PaddleNLP's layout
         "x": torch.randn(3, hidden, generator=g), "residual": torch.randn(3, hidden, generator=g),
         "weight": torch.ones(hidden), "bias": torch.zeros(hidden), "norm_bias": torch.zeros(hidden),
         "ids": torch.tensor([0, 5, 2]), "positions": torch.tensor([0, 1, 2]),

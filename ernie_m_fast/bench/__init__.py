@@ -4,6 +4,7 @@
     ernie-m-fast bench cpu-kernels  # fused CPU kernels vs torch eager's separate ops
     ernie-m-fast bench kernels      # every op on every available backend vs torch eager
     ernie-m-fast bench tokenizer    # ours vs transformers' ErnieMTokenizer on 2,000 sentences
+    ernie-m-fast bench serve        # the HTTP server vs the in-process model and one-at-a-time serving
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 
 import torch
 
-MODULES = {"model": "model", "cpu-kernels": "cpu_kernels", "kernels": "kernels", "tokenizer": "tokenizer"}
+MODULES = {"model": "model", "cpu-kernels": "cpu_kernels", "kernels": "kernels", "tokenizer": "tokenizer", "serve": "serve"}
 
 
 def run_benchmark(what: str, args) -> int:
@@ -31,6 +32,10 @@ def run_benchmark(what: str, args) -> int:
             kwargs["iters"] = args.repeats
     elif what == "cpu-kernels":
         kwargs = {"dtype": dtype or torch.float32}
+        if args.repeats:
+            kwargs["repeats"] = args.repeats
+    elif what == "serve":
+        kwargs = {"device": device, "dtype": dtype or (torch.float16 if device == "cuda" else torch.float32)}
         if args.repeats:
             kwargs["repeats"] = args.repeats
     elif args.repeats:

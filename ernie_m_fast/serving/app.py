@@ -114,8 +114,16 @@ class ServingState:
             self.tokenize_pool.shutdown(wait=False)
 
 
+def _plain(value):
+    """json.dumps' fallback: numpy scalars and arrays (pipelines' scores) as Python numbers and lists."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
 def _json(body, status: int = 200) -> Response:
-    return Response(json.dumps(body, ensure_ascii=False).encode(), status_code=status, media_type="application/json")
+    return Response(json.dumps(body, ensure_ascii=False, default=_plain).encode(), status_code=status,
+                    media_type="application/json")
 
 
 def _error_response(error: errors.ApiError) -> Response:

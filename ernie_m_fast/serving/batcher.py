@@ -7,6 +7,10 @@ future with its own row of the result. There is no batching timer: an idle model
 whatever is queued at once, so a lone request is never held back waiting for company, and under
 load the queue grows while a batch runs, so the next batch is bigger — batch size and queue wait
 follow the load by themselves (TEI's continuous batching).
+
+Work that batches itself (a task pipeline answering one whole request) is queued as a call:
+`await batcher.call(fn)` runs `fn()` alone on the model thread, in queue order, so the model is
+only ever used from that one thread.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ import numpy as np
 
 from . import errors
 from .engine import take_within_budget
+
+_CALL = "call"  # the kind of an item whose row is a function to run alone
 
 
 class _Item:
@@ -94,6 +100,10 @@ class Batcher:
     async def run(self, kind: str, rows: Sequence[Sequence[int]]) -> list[np.ndarray]:
         return list(await asyncio.gather(*self.submit(kind, rows)))
 
+    async def call(self, fn: Callable[[], object]):
+        """`fn()` on the model thread, alone, in queue order; its exceptions are raised here unchanged."""
+        return await self.submit(_CALL, [fn])[0]
+
     def _next_batch(self) -> Optional[list[_Item]]:
         with self._wakeup:
             while not self._queue and not self._stopping:
@@ -101,6 +111,12 @@ class Batcher:
             if not self._queue:
                 return None
             kind = self._queue[0].kind
+            if kind == _CALL:
+                batch = [self._queue.popleft()]
+                size = len(self._queue)
+                if self._metrics is not None:
+                    self._metrics.queue_size.set(size)
+                return batch
             lengths = []
             for item in self._queue:  # the oldest items of the oldest item's kind, in order
                 if item.kind != kind:
@@ -115,6 +131,9 @@ class Batcher:
 
     def _run_forever(self) -> None:
         while (batch := self._next_batch()) is not None:
+            if batch[0].kind == _CALL:
+                self._run_call(batch[0])
+                continue
             started = time.perf_counter()
             results, error = None, None
             try:
@@ -127,3 +146,25 @@ class Batcher:
                 self._loop_of_requests.call_soon_threadsafe(_answer, batch, results, error)
             except RuntimeError:  # the event loop is closed: nobody is waiting any more
                 pass
+
+    def _run_call(self, item: _Item) -> None:
+        started = time.perf_counter()
+        try:
+            result, error = item.row(), None
+        except Exception as exc:  # the caller decides what it means (a bad schema is the client's fault)
+            result, error = None, exc
+        if self._metrics is not None:
+            self._metrics.inference_duration.observe(time.perf_counter() - started)
+
+        def answer():
+            if item.future.done():
+                return
+            if error is not None:
+                item.future.set_exception(error)
+            else:
+                item.future.set_result(result)
+
+        try:
+            self._loop_of_requests.call_soon_threadsafe(answer)
+        except RuntimeError:
+            pass

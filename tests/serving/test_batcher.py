@@ -125,3 +125,40 @@ def test_stop_runs_what_is_queued_then_refuses():
         return [r.tolist() for r in results]
 
     assert asyncio.run(scenario()) == [[1, 1], [2, 1], [3, 1]]
+
+
+def test_calls_run_alone_on_the_model_thread_in_queue_order():
+    model = GatedModel()
+    batcher = Batcher(model, max_batch_tokens=100).start()
+    seen = []
+
+    def job(name):
+        def run():
+            seen.append((name, threading.current_thread().name))
+            if name == "bad":
+                raise ValueError("bad schema")
+            return name
+        return run
+
+    async def scenario():
+        first = batcher.submit("embed", [[1]])
+        await _started(model)  # hold the thread; queue: call a, rows, call bad
+        a = asyncio.ensure_future(batcher.call(job("a")))
+        await asyncio.sleep(0)
+        rows = batcher.submit("embed", [[2], [3]])
+        bad = asyncio.ensure_future(batcher.call(job("bad")))
+        await asyncio.sleep(0)
+        model.release.release()
+        await first[0]
+        assert await a == "a"
+        await _started(model)
+        model.release.release()
+        await asyncio.gather(*rows)
+        with pytest.raises(ValueError, match="bad schema"):
+            await bad
+
+    asyncio.run(scenario())
+    batcher.stop(timeout=10)
+    assert [name for name, _ in seen] == ["a", "bad"]
+    assert {thread for _, thread in seen} == {"ernie-m-fast-model"}
+    assert [rows for _, rows in model.calls] == [[[1]], [[2], [3]]]

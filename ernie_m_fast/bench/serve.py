@@ -1,0 +1,166 @@
+"""`ernie-m-fast bench serve`: the HTTP server against the in-process model, in one run.
+
+Starts `ernie-m-fast serve` on 127.0.0.1 (a free port) with a random model of the given shape
+(base by default: hidden 768, 12 layers, 12 heads; the vocabulary is a small local tokenizer's,
+which changes nothing but the embedding table's size), and inputs of exactly `tokens` tokens. Each
+round measures, interleaved so that drift hits all alike:
+
+- inproc_single: the in-process call on one input (tokenize + forward + pool), `singles` times;
+- served_single: one client, one request at a time, `singles` requests (one-at-a-time serving);
+- served_concurrent: `clients` concurrent clients, `requests` requests;
+- inproc_batched: the in-process model on the same `requests` inputs batched by the same token budget.
+
+Reports medians over rounds: p50/p99 latency and requests/s, and the ratios the issue sets targets
+for: the server's p50 overhead over the in-process call at one client, concurrent serving's
+throughput against the in-process batched throughput and against one-at-a-time serving.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import torch
+
+
+def _texts_of_length(tokenizer, count: int, tokens: int) -> list[str]:
+    """Distinct texts from the bundled corpus that tokenize to exactly `tokens` ids ([CLS]/[SEP] included)."""
+    from ..tiny import bundled_corpus_lines
+
+    found = []
+    for line in bundled_corpus_lines():
+        for end in range(1, len(line) + 1):
+            length = len(tokenizer(line[:end])["input_ids"])
+            if length == tokens:
+                found.append(line[:end].strip() or line[:end])
+                break
+            if length > tokens:
+                break
+    found = [t for t in dict.fromkeys(found) if len(tokenizer(t)["input_ids"]) == tokens]
+    if not found:
+        raise ValueError(f"no corpus text tokenizes to exactly {tokens} tokens")
+    return [found[i % len(found)] for i in range(count)]
+
+
+def _build_model(directory: str, hidden: int, layers: int, heads: int, seed: int) -> None:
+    from ..configuration import ErnieMConfig
+    from ..modeling import ErnieMModel
+    from ..tiny import train_tiny_tokenizer
+    from ..tokenization import ErnieMTokenizer
+
+    train_tiny_tokenizer(directory)
+    vocab = len(ErnieMTokenizer.from_pretrained(directory))
+    config = ErnieMConfig(vocab_size=vocab, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+                          intermediate_size=4 * hidden, max_position_embeddings=514)
+    torch.manual_seed(seed)
+    ErnieMModel(config).save_pretrained(directory)
+
+
+class _Server:
+    def __init__(self, model_dir: str, log_path: str, args: list[str]):
+        self.log_path = log_path
+        self._log = open(log_path, "w")
+        command = [sys.executable, "-m", "ernie_m_fast.cli", "serve", "--model", model_dir, "--host", "127.0.0.1",
+                   "--port", "0", *args]
+        self.proc = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 600
+        self.port = None
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            with open(log_path) as f:
+                log = f.read()
+            if self.port is None and (match := re.search(r"listening on http://127\.0\.0\.1:(\d+)", log)):
+                self.port = int(match.group(1))
+            if "model loaded" in log:
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"the server did not start:\n{open(log_path).read()[-3000:]}")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        return self.proc.returncode
+
+
+def _latency_stats(seconds: list[float], wall: float) -> dict:
+    ordered = sorted(seconds)
+    pick = lambda q: ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]  # noqa: E731
+    return {"p50_ms": pick(50) * 1e3, "p99_ms": pick(99) * 1e3, "rps": len(seconds) / wall}
+
+
+def run(hidden: int = 768, layers: int = 12, heads: int = 12, tokens: int = 16, clients: int = 32,
+        requests: int = 640, singles: int = 40, repeats: int = 3, max_batch_tokens: int = 16384,
+        dtype=torch.float32, device=None, seed: int = 0) -> dict:
+    from ..serving.engine import Engine
+    from ..serving.loadgen import run_load_sync
+    from ..serving.settings import ServerSettings
+
+    device = str(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dtype_name = str(dtype).replace("torch.", "")
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = os.path.join(tmp, "model")
+        _build_model(model_dir, hidden, layers, heads, seed)
+        settings = ServerSettings(model=model_dir, max_batch_tokens=max_batch_tokens, dtype=dtype_name, device=device)
+        engine = Engine(settings)
+        texts = _texts_of_length(engine.tokenizer, max(requests, singles), tokens)
+        bodies = [("/embed", json.dumps({"inputs": t}).encode()) for t in texts]
+        server = _Server(model_dir, os.path.join(tmp, "server.log"),
+                         ["--max-batch-tokens", str(max_batch_tokens), "--dtype", dtype_name, "--device", device])
+        try:
+            engine.run_texts("embed", texts[:clients])  # warm-up, both sides
+            run_load_sync("127.0.0.1", server.port, bodies[:clients], clients)
+            rounds: dict[str, list[dict]] = {k: [] for k in
+                                             ("inproc_single", "served_single", "served_concurrent", "inproc_batched")}
+            for _ in range(repeats):
+                seconds, start = [], time.perf_counter()
+                for text in texts[:singles]:
+                    t0 = time.perf_counter()
+                    engine.run_texts("embed", [text])
+                    seconds.append(time.perf_counter() - t0)
+                rounds["inproc_single"].append(_latency_stats(seconds, time.perf_counter() - start))
+
+                single = run_load_sync("127.0.0.1", server.port, bodies[:singles], 1)
+                rounds["served_single"].append(_latency_stats(single.latencies(), single.wall_seconds))
+
+                concurrent = run_load_sync("127.0.0.1", server.port, bodies[:requests], clients)
+                if len(concurrent.latencies()) != requests:
+                    raise RuntimeError(f"{requests - len(concurrent.latencies())} requests failed under load")
+                rounds["served_concurrent"].append(_latency_stats(concurrent.latencies(), concurrent.wall_seconds))
+
+                start = time.perf_counter()
+                engine.run_texts("embed", texts[:requests])
+                wall = time.perf_counter() - start
+                rounds["inproc_batched"].append({"rps": requests / wall, "ms_per_input": wall / requests * 1e3})
+            with open(server.log_path) as f:
+                log = f.read()
+        finally:
+            exit_code = server.stop()
+
+    summary = {mode: {k: round(statistics.median(r[k] for r in runs), 3) for k in runs[0]}
+               for mode, runs in rounds.items()}
+    return {
+        "shape": {"hidden": hidden, "layers": layers, "heads": heads, "tokens_per_input": tokens,
+                  "vocab": len(engine.tokenizer)},
+        "device": device, "dtype": dtype_name, "backend": engine.info()["backend"], "clients": clients,
+        "requests": requests, "singles": singles, "repeats": repeats, "max_batch_tokens": max_batch_tokens,
+        "torch_threads": torch.get_num_threads(), "results": summary,
+        "server_overhead_p50_ms_at_one_client": round(summary["served_single"]["p50_ms"]
+                                                      - summary["inproc_single"]["p50_ms"], 3),
+        "concurrent_vs_inproc_batched_throughput": round(summary["served_concurrent"]["rps"]
+                                                         / summary["inproc_batched"]["rps"], 3),
+        "concurrent_vs_one_at_a_time_throughput": round(summary["served_concurrent"]["rps"]
+                                                        / summary["served_single"]["rps"], 3),
+        "server_exit_code": exit_code, "server_log_lines": log.count("\n"),
+    }

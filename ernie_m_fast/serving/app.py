@@ -77,6 +77,12 @@ class ServingState:
         """Run CPU work (tokenization) on the tokenization pool, off the event loop and the model thread."""
         return await asyncio.get_running_loop().run_in_executor(self.tokenize_pool, fn, *args)
 
+    async def infer(self, kind: str, engine: Engine, items: list, request) -> list:
+        """Tokenize `items` (truncating as the request says), then one result row each from the batcher."""
+        truncate = self.settings.auto_truncate if request.truncate is None else request.truncate
+        ids = await self.off_loop(engine.encode, items, truncate, request.truncation_direction.lower())
+        return await self.batcher.run(kind, ids)
+
     # ------------------------------------------------------------------ lifespan
     def start(self) -> None:
         from .batcher import Batcher
@@ -290,8 +296,9 @@ def check_schema(schema, depth: int = 0) -> None:
                                                       f"not {type(schema).__name__}")
 
 
-def _truncate(request_value: Optional[bool], settings: ServerSettings) -> bool:
-    return settings.auto_truncate if request_value is None else request_value
+def _refuse_prompt(prompt_name: Optional[str]) -> None:
+    if prompt_name is not None:  # TEI's sentence-transformers prompts; ErnieM checkpoints define none
+        raise errors.ApiError(422, errors.VALIDATION, "prompt_name is not supported: no prompts are configured")
 
 
 def create_app(settings: ServerSettings, load_in_background: bool = True) -> FastAPI:
@@ -358,14 +365,11 @@ def create_app(settings: ServerSettings, load_in_background: bool = True) -> Fas
     async def embed(request: schemas.EmbedRequest):
         engine = state.ready_engine()
         texts, _ = _texts(request.inputs, settings.max_client_batch_size)
-        if request.prompt_name is not None:
-            raise errors.ApiError(422, errors.VALIDATION, "prompt_name is not supported: no prompts are configured")
+        _refuse_prompt(request.prompt_name)
         if request.dimensions is not None and request.dimensions > engine.model.config.hidden_size:
             raise errors.ApiError(422, errors.VALIDATION, f"dimensions {request.dimensions} exceeds the "
                                                           f"embedding size {engine.model.config.hidden_size}")
-        ids = await state.off_loop(engine.encode, texts, _truncate(request.truncate, settings),
-                                   request.truncation_direction.lower())
-        rows = await state.batcher.run("embed", ids)
+        rows = await state.infer("embed", engine, texts, request)
         body = [postprocess_embedding(row, request.normalize, request.dimensions) for row in rows]
         state.metrics.inputs.labels("/embed").inc(len(texts))
         return _json(body)
@@ -376,9 +380,7 @@ def create_app(settings: ServerSettings, load_in_background: bool = True) -> Fas
         if engine.task != "predict":
             raise errors.wrong_task("/predict", engine.task, "sequence-classification")
         items, single = _predict_inputs(request.inputs, settings.max_client_batch_size)
-        ids = await state.off_loop(engine.encode, items, _truncate(request.truncate, settings),
-                                   request.truncation_direction.lower())
-        rows = await state.batcher.run("predict", ids)
+        rows = await state.infer("predict", engine, items, request)
         body = [postprocess_scores(row, engine.id2label, request.raw_scores) for row in rows]
         state.metrics.inputs.labels("/predict").inc(len(items))
         return _json(body[0] if single else body)
@@ -387,8 +389,7 @@ def create_app(settings: ServerSettings, load_in_background: bool = True) -> Fas
     async def tokenize(request: schemas.TokenizeRequest):
         engine = state.ready_engine()
         texts, _ = _texts(request.inputs, settings.max_client_batch_size)
-        if request.prompt_name is not None:
-            raise errors.ApiError(422, errors.VALIDATION, "prompt_name is not supported: no prompts are configured")
+        _refuse_prompt(request.prompt_name)
         body = await state.off_loop(engine.tokens, texts, request.add_special_tokens)
         state.metrics.inputs.labels("/tokenize").inc(len(texts))
         return _json(body)

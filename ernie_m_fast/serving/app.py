@@ -9,9 +9,8 @@
 
 Everything in front of the routes (API key, payload limit, draining, the in-flight limit, metrics
 and the one log line per request) is one ASGI middleware, `AdmissionGate`, so an error answered
-there costs no routing or body parsing. `create_app` holds only the settings until the ASGI
-lifespan starts, so the app pickles (Ray Serve ships it to replicas) and each process loads its own
-model.
+there costs no routing or body parsing. The model, the batcher and the metrics are created when the
+ASGI lifespan starts, so each process (a Ray Serve replica too) builds its own.
 """
 
 from __future__ import annotations
@@ -45,7 +44,7 @@ UNTRACKED_ROUTES = frozenset({"/health", "/metrics"})  # not waited for when dra
 
 
 class ServingState:
-    """What a running server holds; filled in when the ASGI lifespan starts (not when pickled)."""
+    """What a running server holds; filled in when the ASGI lifespan starts."""
 
     def __init__(self, settings: ServerSettings, load_in_background: bool):
         self.settings = settings
@@ -61,12 +60,6 @@ class ServingState:
         self.tracked = 0  # every admitted request that draining waits for
         self.admitted_total = 0
         self.completed_total = 0
-
-    def __getstate__(self):  # pickling (Ray) carries the settings only
-        return {"settings": self.settings, "load_in_background": self.load_in_background}
-
-    def __setstate__(self, state):
-        self.__init__(state["settings"], state["load_in_background"])
 
     def ready_engine(self) -> Engine:
         if self.engine is None:

@@ -94,6 +94,19 @@ class _Server:
         return self.proc.returncode
 
 
+def _exit_on_sigterm():
+    """SIGTERM -> SystemExit (the previous handler is returned), on the main thread only."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def exit_now(signum, frame):
+        raise SystemExit(128 + signum)
+
+    return signal.signal(signal.SIGTERM, exit_now)
+
+
 def _latency_stats(seconds: list[float], wall: float) -> dict:
     ordered = sorted(seconds)
     pick = lambda q: ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]  # noqa: E731
@@ -118,6 +131,7 @@ def run(hidden: int = 768, layers: int = 12, heads: int = 12, tokens: int = 16, 
         bodies = [("/embed", json.dumps({"inputs": t}).encode()) for t in texts]
         server = _Server(model_dir, os.path.join(tmp, "server.log"),
                          ["--max-batch-tokens", str(max_batch_tokens), "--dtype", dtype_name, "--device", device])
+        previous = _exit_on_sigterm()  # so `finally` stops the server when the benchmark is killed
         try:
             engine.run_texts("embed", texts[:clients])  # warm-up, both sides
             run_load_sync("127.0.0.1", server.port, bodies[:clients], clients)
@@ -147,6 +161,8 @@ def run(hidden: int = 768, layers: int = 12, heads: int = 12, tokens: int = 16, 
                 log = f.read()
         finally:
             exit_code = server.stop()
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
 
     summary = {mode: {k: round(statistics.median(r[k] for r in runs), 3) for k in runs[0]}
                for mode, runs in rounds.items()}

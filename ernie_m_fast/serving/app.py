@@ -31,7 +31,9 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import errors, schemas
+from .batcher import Batcher
 from .engine import Engine, postprocess_embedding, postprocess_scores
+from .metrics import ServerMetrics
 from .settings import ServerSettings
 
 logger = logging.getLogger("ernie_m_fast.serving")
@@ -78,20 +80,16 @@ class ServingState:
 
     # ------------------------------------------------------------------ lifespan
     def start(self) -> None:
-        from .batcher import Batcher
-        from .metrics import ServerMetrics
-
         self.metrics = ServerMetrics()
         self.tokenize_pool = concurrent.futures.ThreadPoolExecutor(self.settings.tokenization_workers,
                                                                    thread_name_prefix="ernie-m-fast-tokenize")
-        self._batcher_class = Batcher
 
     def load(self) -> None:
         """Load the model, start the model thread, warm up; on failure record it and call on_load_failure."""
         try:
             started = time.perf_counter()
             engine = Engine(self.settings)
-            batcher = self._batcher_class(engine.run_batch, self.settings.max_batch_tokens,
+            batcher = Batcher(engine.run_batch, self.settings.max_batch_tokens,
                                           self.settings.max_batch_requests, self.metrics)
             engine.run_batch("embed", engine.encode(["warm-up"], truncate=True))  # lazy init before traffic
             self.batcher = batcher.start()

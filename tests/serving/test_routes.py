@@ -192,10 +192,15 @@ def test_404_405_in_the_error_shape(server):
     assert_error(server.request("GET", "/embed"), 405, "not_found")
 
 
-def test_424_route_of_another_task(start_server, base_dir):
-    base = start_server(base_dir)
+def test_424_route_of_another_task_and_json_logs(start_server, base_dir):
+    base = start_server(base_dir, "--json-logs")
     assert_error(base.request("POST", "/predict", {"inputs": "a"}), 424, "backend")
     assert base.request("POST", "/embed", {"inputs": "a"})[0] == 200
+    lines = [json.loads(line) for line in base.log().splitlines() if line.startswith("{")]
+    requests = [(line["method"], line["path"], line["status"]) for line in lines if "status" in line]
+    assert ("POST", "/predict", 424) in requests and ("POST", "/embed", 200) in requests
+    assert all(isinstance(line["duration_ms"], float) for line in lines if "status" in line)
+    assert len(lines) == len(base.log().splitlines())  # every line is one JSON object
 
 
 def test_429_when_the_in_flight_limit_is_reached(server):

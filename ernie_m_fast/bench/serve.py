@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Optional
 
 import torch
 
@@ -64,12 +65,13 @@ def _build_model(directory: str, hidden: int, layers: int, heads: int, seed: int
 
 
 class _Server:
-    def __init__(self, model_dir: str, log_path: str, args: list[str]):
+    def __init__(self, model_dir: str, log_path: str, args: list[str], threads: Optional[int]):
         self.log_path = log_path
         self._log = open(log_path, "w")
         command = [sys.executable, "-m", "ernie_m_fast.cli", "serve", "--model", model_dir, "--host", "127.0.0.1",
                    "--port", "0", *args]
-        self.proc = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)
+        env = dict(os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {}))
+        self.proc = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 600
         self.port = None
         while time.monotonic() < deadline and self.proc.poll() is None:
@@ -115,12 +117,15 @@ def _latency_stats(seconds: list[float], wall: float) -> dict:
 
 def run(hidden: int = 768, layers: int = 12, heads: int = 12, tokens: int = 16, clients: int = 32,
         requests: int = 640, singles: int = 40, repeats: int = 3, max_batch_tokens: int = 16384,
-        dtype=torch.float32, device=None, seed: int = 0) -> dict:
+        dtype=torch.float32, device=None, threads: Optional[int] = None, seed: int = 0) -> dict:
+    """`threads`: torch threads on both sides (the server through OMP_NUM_THREADS); default torch's."""
     from ..serving.engine import Engine
     from ..serving.loadgen import run_load_sync
     from ..serving.settings import ServerSettings
 
     device = str(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if threads:
+        torch.set_num_threads(threads)
     dtype_name = str(dtype).replace("torch.", "")
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = os.path.join(tmp, "model")
@@ -130,7 +135,8 @@ def run(hidden: int = 768, layers: int = 12, heads: int = 12, tokens: int = 16, 
         texts = _texts_of_length(engine.tokenizer, max(requests, singles), tokens)
         bodies = [("/embed", json.dumps({"inputs": t}).encode()) for t in texts]
         server = _Server(model_dir, os.path.join(tmp, "server.log"),
-                         ["--max-batch-tokens", str(max_batch_tokens), "--dtype", dtype_name, "--device", device])
+                         ["--max-batch-tokens", str(max_batch_tokens), "--dtype", dtype_name, "--device", device],
+                         threads)
         previous = _exit_on_sigterm()  # so `finally` stops the server when the benchmark is killed
         try:
             engine.run_texts("embed", texts[:clients])  # warm-up, both sides

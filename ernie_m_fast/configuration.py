@@ -211,9 +211,9 @@ class ErnieMConfig:
 
     @classmethod
     def from_pretrained(cls, path_or_repo_id: str | os.PathLike, **kwargs) -> "ErnieMConfig":
-        from .hub import resolve_file
+        from .hub import HUB_KWARGS, resolve_file
 
-        hub_kwargs = {k: kwargs.pop(k) for k in ("revision", "cache_dir", "token", "local_files_only") if k in kwargs}
+        hub_kwargs = {k: kwargs.pop(k) for k in HUB_KWARGS if k in kwargs}
         path = resolve_file(path_or_repo_id, CONFIG_NAME, **hub_kwargs)
         config = cls.from_json_file(path)
         for key, value in kwargs.items():

@@ -51,19 +51,12 @@ class CUDAGraphRunner:
         self.warmup = warmup
         self._captured: dict[tuple, _Captured] = {}
 
-    def static_shape_for(self, config, input_ids, attention_mask, inputs_embeds, needs_first=True):
-        """The smallest layout this batch fits, or None (then the eager path runs)."""
-        if input_ids is None or input_ids.dim() != 2:
-            return None
-        mask = attention_mask if attention_mask is not None else input_ids != config.pad_token_id
-        if mask.shape != input_ids.shape:
-            return None  # pack_batch raises the error
-        mask = mask.bool()
-        if needs_first and not bool(mask[:, 0].all()):
-            return None  # the pooler would need query-only rows
-        lengths = mask.sum(1)
-        total, longest = int(lengths.sum()), int(lengths.max())
-        return next((s for s in self.shapes if s.fits(input_ids.shape[0], total, longest)), None)
+    def layout_for(self, batch: PackedBatch) -> Optional[StaticShape]:
+        """The smallest layout this packed batch fits, or None (then the eager path runs). Uses only
+        the sizes packing already read on the host: no extra device sync."""
+        if batch.num_query_only or batch.input_ids is None:
+            return None  # query-only rows (a masked column 0 under the pooler, labels) have no static slot
+        return next((s for s in self.shapes if s.fits(batch.batch_size, batch.num_rows, batch.max_seqlen)), None)
 
     def run(self, model, batch: PackedBatch, backend: str) -> torch.Tensor:
         device = batch.position_ids.device

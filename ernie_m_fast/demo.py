@@ -46,13 +46,13 @@ def build_small_checkpoints(root: str, seed: int = 0) -> tuple[str, dict]:
     tok_dir = train_tiny_tokenizer(os.path.join(root, "tokenizer"), vocab_size=1000)
     tokenizer = ErnieMTokenizer.from_pretrained(tok_dir)
     config = ErnieMConfig(vocab_size=len(tokenizer), hidden_size=128, num_hidden_layers=2, num_attention_heads=4,
-                          intermediate_size=256, max_position_embeddings=130, num_labels=3)
+                          intermediate_size=256, max_position_embeddings=130)
     paths = {}
     for cls in HEADS:
         torch.manual_seed(seed)
         head_config = ErnieMConfig.from_dict(config.to_dict())
-        if cls is ErnieMForQuestionAnswering:
-            head_config.num_labels = 2
+        if cls in (ErnieMForSequenceClassification, ErnieMForTokenClassification):
+            head_config.num_labels = 3  # the others keep the default 2, as a real base checkpoint has (QA needs it)
         model = cls(head_config)
         path = os.path.join(root, cls.__name__)
         model.save_pretrained(path)
@@ -82,12 +82,49 @@ def _summary(cls, out, inputs, tokenizer) -> str:
         return f"token labels of text 0: {out.logits[0].argmax(-1)[: int(inputs['attention_mask'][0].sum())].tolist()}"
     if cls is ErnieMForMultipleChoice:
         return f"choice scores {[round(x, 3) for x in out.logits.softmax(-1)[0].tolist()]}"
-    ids = inputs["input_ids"][0]
+    if cls is ErnieMForQuestionAnswering:
+        start, end, answer = qa_answer(tokenizer, *QUESTION, out.start_logits[0], out.end_logits[0])
+        return f"answer tokens [{start}, {end}] of the context = {answer!r}"
+    ids = inputs["input_ids"][0]  # information extraction: per-token start/end probabilities
     length = int(inputs["attention_mask"][0].sum())
     start = int(out.start_logits[0, :length].argmax())
     end = max(start, int(out.end_logits[0, :length].argmax()))
     span = tokenizer.decode(ids[start : end + 1].tolist(), skip_special_tokens=True)
     return f"best span tokens [{start}, {end}] = {span!r}"
+
+
+def best_answer_span(start_logits: torch.Tensor, end_logits: torch.Tensor, allowed: torch.Tensor,
+                     max_answer_tokens: int = 15) -> tuple[int, int]:
+    """(start, end), inclusive token indices, maximising start_logits[start] + end_logits[end] over spans
+    of at most `max_answer_tokens` that lie wholly on `allowed` tokens (as transformers' QA pipeline scores)."""
+    allowed = allowed.bool()
+    if not bool(allowed.any()):
+        raise ValueError("no token may hold the answer (the context is empty or was truncated away)")
+    n = start_logits.shape[-1]
+    scores = start_logits.float()[:, None] + end_logits.float()[None, :]  # [start, end]
+    index = torch.arange(n)
+    length = index[None, :] - index[:, None]
+    valid = (length >= 0) & (length < max_answer_tokens) & allowed[:, None] & allowed[None, :]
+    start, end = divmod(int(scores.masked_fill(~valid, float("-inf")).argmax()), n)
+    return start, end
+
+
+def qa_answer(tokenizer, question: str, context: str, start_logits: torch.Tensor, end_logits: torch.Tensor,
+              max_answer_tokens: int = 15) -> tuple[int, int, str]:
+    """(start token, end token, answer text): the best span of the context, never of the question.
+
+    The logits are a QA model's for `tokenizer(question, context)`. Context tokens are those of the second
+    sequence (token type 1) that are not special; the answer is cut from `context` by their offsets."""
+    enc = tokenizer(question, context, return_token_type_ids=True, return_special_tokens_mask=True,
+                    return_offsets_mapping=True)
+    if len(enc["input_ids"]) != start_logits.shape[-1]:
+        raise ValueError(f"the logits cover {start_logits.shape[-1]} tokens; question + context encode to "
+                         f"{len(enc['input_ids'])}")
+    in_context = torch.tensor([t == 1 and not special for t, special in
+                               zip(enc["token_type_ids"], enc["special_tokens_mask"])])
+    start, end = best_answer_span(start_logits.cpu(), end_logits.cpu(), in_context, max_answer_tokens)
+    offsets = enc["offset_mapping"]
+    return start, end, context[offsets[start][0]:offsets[end][1]]
 
 
 def _max_diff(ours, theirs, mask) -> float:

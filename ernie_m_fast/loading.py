@@ -14,7 +14,7 @@ import re
 
 import torch
 
-from .hub import resolve_file
+from .hub import raise_if_hub_unavailable, resolve_file
 
 logger = logging.getLogger("ernie_m_fast")
 
@@ -37,12 +37,10 @@ def find_weight_files(path_or_repo_id, **hub_kwargs) -> list[str]:
         index_path = resolve_file(path_or_repo_id, index, optional=True, **hub_kwargs)
         if index_path is not None:
             return [resolve_file(path_or_repo_id, shard, **hub_kwargs) for shard in _shards_of(index_path)]
-    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0") or hub_kwargs.get("local_files_only")
-    hint = " (offline: nothing for it is in the local hub cache)" if offline else ""
-    raise CheckpointError(
-        f"{path_or_repo_id} has no weights: looked for {SAFE_WEIGHTS_NAME}, {SAFE_WEIGHTS_INDEX_NAME}, "
-        f"{WEIGHTS_NAME} and {WEIGHTS_INDEX_NAME}{hint}"
-    )
+    looked_for = f"{SAFE_WEIGHTS_NAME}, {SAFE_WEIGHTS_INDEX_NAME}, {WEIGHTS_NAME} and {WEIGHTS_INDEX_NAME}"
+    # offline or unreachable: the cache lacks them, which says nothing about the repo
+    raise_if_hub_unavailable(path_or_repo_id, f"none of its weight files ({looked_for})", **hub_kwargs)
+    raise CheckpointError(f"{path_or_repo_id} has no weights: looked for {looked_for}")
 
 
 def _shards_of(index_path: str) -> list[str]:

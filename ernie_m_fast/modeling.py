@@ -20,7 +20,7 @@ from .activations import FUSED_GELU, get_activation
 from .configuration import ErnieMConfig
 from .outputs import (BaseModelOutputWithPoolingAndCrossAttentions, MultipleChoiceModelOutput,
                       QuestionAnsweringModelOutput, SequenceClassifierOutput, TokenClassifierOutput)
-from .packing import PackedBatch, pack_batch, query_only_attention
+from .packing import PackedBatch, as_tensor_input, fit_static, pack_batch
 from .pretrained import ErnieMPreTrainedModel
 
 
@@ -40,17 +40,13 @@ class ErnieMEmbeddings(nn.Module):
 
     def forward(self, batch: PackedBatch, backend: str) -> torch.Tensor:
         norm = self.layer_norm
-        if backend != "torch" and batch.input_ids is not None:
+        if batch.input_ids is not None:
             x = ops.embed_layernorm(batch.input_ids, batch.position_ids, self.word_embeddings.weight,
                                     self.position_embeddings.weight, norm.weight, norm.bias, norm.eps, backend=backend)
-            return self.dropout(x)
-        words = batch.inputs_embeds if batch.inputs_embeds is not None else self.word_embeddings(batch.input_ids)
-        positions = self.position_embeddings(batch.position_ids)
-        if backend == "torch":
-            x = norm(words + positions)
         else:
-            x = ops.layernorm_residual(words.to(positions.dtype), positions, norm.weight, norm.bias, norm.eps,
-                                       backend=backend)
+            positions = self.position_embeddings(batch.position_ids)
+            x = ops.layernorm_residual(batch.inputs_embeds.to(positions.dtype), positions, norm.weight, norm.bias,
+                                       norm.eps, backend=backend)
         return self.dropout(x)
 
 
@@ -76,12 +72,15 @@ class ErnieMSelfAttention(nn.Module):
 
         The concatenation is cached while the parameters are unchanged (same storage, same version
         counter), so inference pays for it once; under autograd it is rebuilt so gradients flow, and
-        under torch.compile it is part of the graph.
+        under torch.compile it is part of the graph. Parameters created under torch.inference_mode()
+        (a model built or loaded there) have no version counter, so in-place changes to them could
+        not be seen: their concatenation is rebuilt every call.
         """
         params = (self.q_proj.weight, self.k_proj.weight, self.v_proj.weight,
                   self.q_proj.bias, self.k_proj.bias, self.v_proj.bias)
-        if torch.compiler.is_compiling() or (torch.is_grad_enabled() and any(p.requires_grad for p in params)):
-            return torch.cat(params[:3]), torch.cat(params[3:])  # traced / differentiable; no cache
+        if (torch.compiler.is_compiling() or (torch.is_grad_enabled() and any(p.requires_grad for p in params))
+                or any(p.is_inference() for p in params)):
+            return torch.cat(params[:3]), torch.cat(params[3:])  # traced / differentiable / untracked; no cache
         key = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in params)
         if self._qkv_cache is None or self._qkv_cache[0] != key:
             with torch.no_grad():
@@ -108,13 +107,14 @@ class ErnieMAttention(nn.Module):
         probs = None
         if output_attentions or dropout_p > 0.0:
             # probabilities are materialised (and dropped out) only on the reference path
-            ctx, probs = ops.torch_ops.attention_varlen(q[:keyed], k[:keyed], v[:keyed], batch.cu_seqlens,
-                                                        batch.max_seqlen, None, dropout_p, return_probs=True)
+            ctx, probs = ops.attention_varlen_probs(q[:keyed], k[:keyed], v[:keyed], batch.cu_seqlens,
+                                                    batch.max_seqlen, None, dropout_p, return_probs=True)
         else:
             ctx = ops.attention_varlen(q[:keyed], k[:keyed], v[:keyed], batch.cu_seqlens, batch.max_seqlen,
                                        backend=backend)
         if batch.num_query_only:
-            extra = query_only_attention(q[keyed:], k[:keyed], v[:keyed], batch, scale, dropout_p)
+            extra = ops.query_only_attention(q[keyed:], k[:keyed], v[:keyed], batch.cu_seqlens, batch.max_seqlen,
+                                             batch.query_only_rows, scale, dropout_p)
             ctx = torch.cat([ctx, extra])
         if batch.real_rows is not None:  # static layout: filler rows' attention output is unspecified
             ctx = ctx * batch.real_rows.to(ctx.dtype)[:, None, None]
@@ -123,7 +123,8 @@ class ErnieMAttention(nn.Module):
             ctx = ctx * head_mask.view(1, heads, 1)
             if probs is not None:
                 probs = probs * head_mask.view(1, heads, 1, 1)
-        return self.out_proj(ctx.reshape(rows, heads * head_dim)), probs
+        # out_proj's bias is added by the add & norm that follows (ops.bias_residual_layernorm)
+        return F.linear(ctx.reshape(rows, heads * head_dim), self.out_proj.weight), probs
 
 
 class ErnieMEncoderLayer(nn.Module):
@@ -144,21 +145,22 @@ class ErnieMEncoderLayer(nn.Module):
         self.activation = get_activation(config.hidden_act)
         self.fused_gelu = FUSED_GELU.get(config.hidden_act)  # None: activation not fused
 
-    def _add_norm(self, x, residual, norm: nn.LayerNorm, backend: str):
-        if backend == "torch":
-            return norm(residual + x)
-        return ops.layernorm_residual(x, residual, norm.weight, norm.bias, norm.eps, backend=backend)
+    def _add_norm(self, x, linear: nn.Linear, dropout: nn.Dropout, residual, norm: nn.LayerNorm, backend: str):
+        """norm(residual + dropout(x + linear.bias)), x being `linear`'s output without its bias."""
+        if self.training and dropout.p > 0.0:  # dropout sits between the bias and the residual add
+            return norm(residual + dropout(x + linear.bias))
+        return ops.bias_residual_layernorm(x, linear.bias, residual, norm.weight, norm.bias, norm.eps, backend=backend)
 
     def forward(self, hidden, batch: PackedBatch, backend: str, head_mask=None, output_attentions=False):
         attn_out, probs = self.self_attn(hidden, batch, backend, head_mask, output_attentions)
-        hidden = self._add_norm(self.dropout1(attn_out), hidden, self.norm1, backend)
-        if backend == "torch" or self.fused_gelu is None:
+        hidden = self._add_norm(attn_out, self.self_attn.out_proj, self.dropout1, hidden, self.norm1, backend)
+        if self.fused_gelu is None:
             ff = self.activation(self.linear1(hidden))
         else:
             ff = ops.bias_gelu(F.linear(hidden, self.linear1.weight), self.linear1.bias, self.fused_gelu,
                                backend=backend)
-        ff = self.linear2(self.dropout(ff))
-        hidden = self._add_norm(self.dropout2(ff), hidden, self.norm2, backend)
+        ff = F.linear(self.dropout(ff), self.linear2.weight)
+        hidden = self._add_norm(ff, self.linear2, self.dropout2, hidden, self.norm2, backend)
         return hidden, probs
 
 
@@ -237,19 +239,17 @@ class ErnieMModel(ErnieMPreTrainedModel):
                output_hidden_states=False, output_attentions=False, query_only="none") -> EncoderRun:
         """Run the encoder on packed rows; the heads build their outputs from the result."""
         lead = input_ids if input_ids is not None else inputs_embeds
-        needs_grad = self.needs_autograd(inputs_embeds)  # walks every parameter: once per forward
-        backend = self.resolve_backend(lead.device if lead is not None else "cpu", needs_grad=needs_grad)
+        device = lead.device if isinstance(lead, torch.Tensor) else torch.device("cpu")
+        backend = self._backend
+        self.resolve_backend(device)  # an explicit backend that cannot run on this device fails here
+        batch = pack_batch(self.config, input_ids, attention_mask, position_ids, inputs_embeds, query_only)
         runner = self.graph_runner
-        static = None
-        graphable = (runner is not None and lead is not None and not self.training
-                     and not needs_grad and head_mask is None
-                     and not (output_hidden_states or output_attentions)
-                     and isinstance(query_only, str) and query_only in ("none", "first"))
-        if graphable:  # None when the batch fits no captured layout: the eager path runs
-            static = runner.static_shape_for(self.config, input_ids, attention_mask, inputs_embeds,
-                                             needs_first=query_only == "first")
-        batch = pack_batch(self.config, input_ids, attention_mask, position_ids, inputs_embeds, query_only, static)
-        if static is not None:
+        graphable = (runner is not None and batch.input_ids is not None and not self.training
+                     and head_mask is None and not (output_hidden_states or output_attentions)
+                     and not self.needs_autograd(inputs_embeds))
+        static = runner.layout_for(batch) if graphable else None
+        if static is not None:  # None when the batch fits no captured layout: the eager path runs
+            batch = fit_static(batch, static, self.config)
             return EncoderRun(batch, runner.run(self, batch, backend), None, None)
         return self.run_layers(batch, backend, head_mask, output_hidden_states, output_attentions)
 
@@ -373,6 +373,8 @@ class ErnieMForMultipleChoice(_ErnieMHead):
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, head_mask=None, inputs_embeds=None,
                 labels=None, output_attentions=None, output_hidden_states=None, return_dict=True):
         return_dict = self.config.use_return_dict if return_dict is None else return_dict
+        input_ids, attention_mask, position_ids = (as_tensor_input(name, value) for name, value in (
+            ("input_ids", input_ids), ("attention_mask", attention_mask), ("position_ids", position_ids)))
         lead = input_ids if input_ids is not None else inputs_embeds
         if lead is None:
             raise ValueError("You have to specify either input_ids or inputs_embeds")

@@ -17,8 +17,6 @@ from typing import Optional
 
 import torch
 
-from .ops.torch_ops import padded_layout
-
 POSITION_OFFSET = 2  # position ids are offset by 2, as in PaddleNLP's ErnieM
 
 
@@ -78,23 +76,61 @@ class PackedBatch:
         return cols, valid
 
 
-@torch.compiler.disable  # validation and nonzero() need the data: one graph break here, none in the layers
-def pack_batch(config, input_ids=None, attention_mask=None, position_ids=None, inputs_embeds=None,
-               query_only: str | torch.Tensor = "none", static: Optional[StaticShape] = None) -> PackedBatch:
-    """Validate a padded batch and pack it.
+def padded_layout(cu_seqlens: torch.Tensor, max_seqlen: int):
+    """Index map from a packed [T, ...] layout to [B, max_seqlen, ...].
 
-    query_only: which masked positions to compute anyway — "none", "first" (column 0 of each row,
-    for the pooler), "all", or a (B, L) bool tensor.
-    static: pack into this fixed layout (no query-only rows allowed; raises ValueError if the batch
-    does not fit).
+    Returns (gather_index [B, L] long, valid [B, L] bool). Invalid slots point at row 0 and must be masked.
     """
+    starts = cu_seqlens[:-1].long()
+    lengths = (cu_seqlens[1:] - cu_seqlens[:-1]).long()
+    cols = torch.arange(max_seqlen, device=cu_seqlens.device)
+    valid = cols[None, :] < lengths[:, None]
+    index = torch.where(valid, starts[:, None] + cols[None, :], torch.zeros_like(cols)[None, :])
+    return index, valid
+
+
+@dataclasses.dataclass
+class _Validated:
+    """A padded batch that passed validation: tensors on one device, the mask as bool, the host-side numbers."""
+
+    batch: int
+    length: int
+    device: torch.device
+    input_ids: Optional[torch.Tensor]
+    inputs_embeds: Optional[torch.Tensor]
+    mask: torch.Tensor  # (B, L) bool
+    lengths: torch.Tensor  # (B,) attended tokens per row
+    positions: torch.Tensor  # (B, L) position ids, not yet offset
+    longest: int
+
+
+def as_tensor_input(name: str, value):
+    """A model input as a tensor: tensors pass; (nested) lists of numbers, as a tokenizer returns
+    without return_tensors, and numpy arrays are converted; anything else is a TypeError naming
+    what is expected. Dtypes are checked afterwards, as for tensors."""
+    if value is None or isinstance(value, torch.Tensor):
+        return value
+    expected = "a torch.Tensor, a numpy array or a (nested) list of ints"
+    if not (isinstance(value, (list, tuple)) or type(value).__module__ == "numpy"):
+        raise TypeError(f"{name} must be {expected}, got {type(value).__name__}")
+    try:
+        return torch.as_tensor(value)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise TypeError(f"{name} must be {expected}; this {type(value).__name__} is not one ({exc})") from None
+
+
+def validate_batch(config, input_ids=None, attention_mask=None, position_ids=None, inputs_embeds=None) -> _Validated:
+    """Every check of a padded batch, with the data-dependent ones in one device-to-host copy."""
     if input_ids is not None and inputs_embeds is not None:
         raise ValueError("You cannot specify both input_ids and inputs_embeds at the same time.")
     if input_ids is None and inputs_embeds is None:
         raise ValueError("You have to specify either input_ids or inputs_embeds")
+    input_ids = as_tensor_input("input_ids", input_ids)
+    attention_mask = as_tensor_input("attention_mask", attention_mask)
+    position_ids = as_tensor_input("position_ids", position_ids)
+    if inputs_embeds is not None and not isinstance(inputs_embeds, torch.Tensor):
+        raise TypeError(f"inputs_embeds must be a torch.Tensor, got {type(inputs_embeds).__name__}")
     if input_ids is not None:
-        if not isinstance(input_ids, torch.Tensor):
-            raise TypeError(f"input_ids must be a torch.Tensor, got {type(input_ids).__name__}")
         if input_ids.dim() != 2:
             raise ValueError(f"input_ids must be (batch, sequence_length), got shape {tuple(input_ids.shape)}")
         if input_ids.dtype.is_floating_point or input_ids.dtype == torch.bool or input_ids.is_complex():
@@ -124,8 +160,6 @@ def pack_batch(config, input_ids=None, attention_mask=None, position_ids=None, i
         mask = (input_ids != config.pad_token_id if input_ids is not None
                 else torch.ones(batch, length, dtype=torch.bool, device=device))
     else:
-        if not isinstance(attention_mask, torch.Tensor):
-            attention_mask = torch.as_tensor(attention_mask, device=device)
         if attention_mask.shape != (batch, length):
             raise ValueError(
                 f"attention_mask has shape {tuple(attention_mask.shape)} but the input is {(batch, length)}; "
@@ -165,14 +199,19 @@ def pack_batch(config, input_ids=None, attention_mask=None, position_ids=None, i
                 f"(max_position_embeddings {config.max_position_embeddings} - {POSITION_OFFSET})"
             )
         positions = position_ids.to(device)
+    return _Validated(batch, length, device, input_ids, inputs_embeds, mask, lengths, positions, int(stats["longest"]))
 
-    flat_mask = mask.reshape(-1)
+
+def _pack(v: _Validated, query_only) -> PackedBatch:
+    """Gather the attended tokens (then the query-only ones) of a validated batch into packed rows."""
+    batch, length, device = v.batch, v.length, v.device
+    flat_mask = v.mask.reshape(-1)
     keyed = flat_mask.nonzero().flatten()
     if isinstance(query_only, torch.Tensor):
         extra_mask = query_only.to(device=device, dtype=torch.bool).reshape(-1) & ~flat_mask
     elif query_only == "first":
         extra_mask = torch.zeros_like(flat_mask)
-        extra_mask[:: length] = ~mask[:, 0]
+        extra_mask[:: length] = ~v.mask[:, 0]
     elif query_only == "all":
         extra_mask = ~flat_mask
     elif query_only == "none":
@@ -183,29 +222,69 @@ def pack_batch(config, input_ids=None, attention_mask=None, position_ids=None, i
     token_index = torch.cat([keyed, extra]) if extra.numel() else keyed
 
     cu_seqlens = torch.zeros(batch + 1, dtype=torch.int32, device=device)
-    cu_seqlens[1:] = torch.cumsum(lengths, 0)
+    cu_seqlens[1:] = torch.cumsum(v.lengths, 0)
     # packed row of column 0 of each sequence (the pooler's input); -1 where it was not packed
     slot = torch.full((batch * length,), -1, dtype=torch.long, device=device)
     slot[token_index] = torch.arange(token_index.numel(), device=device)
     first_rows = slot[::length]
 
-    packed = PackedBatch(
+    return PackedBatch(
         batch_size=batch,
         seq_len=length,
         token_index=token_index,
         num_keyed=keyed.numel(),
         cu_seqlens=cu_seqlens,
-        max_seqlen=int(stats["longest"]),
+        max_seqlen=v.longest,
         query_only_rows=extra // length,
-        position_ids=positions.reshape(-1)[token_index] + POSITION_OFFSET,
-        input_ids=input_ids.reshape(-1)[token_index] if input_ids is not None else None,
-        inputs_embeds=inputs_embeds.reshape(batch * length, -1)[token_index] if inputs_embeds is not None else None,
+        position_ids=v.positions.reshape(-1)[token_index] + POSITION_OFFSET,
+        input_ids=v.input_ids.reshape(-1)[token_index] if v.input_ids is not None else None,
+        inputs_embeds=(v.inputs_embeds.reshape(batch * length, -1)[token_index]
+                       if v.inputs_embeds is not None else None),
         first_token_rows=first_rows,
     )
-    return _to_static(packed, static, config) if static is not None else packed
 
 
-def _to_static(packed: PackedBatch, static: StaticShape, config) -> PackedBatch:
+_EAGER: dict = {}
+
+
+def _eager(fn):
+    """`fn` behind torch.compiler.disable while torch.compile traces, `fn` itself otherwise.
+
+    Packing must read the data (validation, nonzero()), so under torch.compile it is the one graph
+    break, run eagerly. The decorator is applied on first need rather than at import: it imports
+    torch._dynamo (~1.3 s), which `import ernie_m_fast` must not pay.
+    """
+    if not torch.compiler.is_compiling():
+        return fn
+    disabled = _EAGER.get(fn)
+    if disabled is None:
+        disabled = _EAGER[fn] = torch.compiler.disable(fn)
+    return disabled
+
+
+def pack_batch(config, input_ids=None, attention_mask=None, position_ids=None, inputs_embeds=None,
+               query_only: str | torch.Tensor = "none", static: Optional[StaticShape] = None) -> PackedBatch:
+    """Validate a padded batch, pack it, and (with `static`) fit it into that fixed layout.
+
+    query_only: which masked positions to compute anyway — "none", "first" (column 0 of each row,
+    for the pooler), "all", or a (B, L) bool tensor.
+    static: pack into this fixed layout (no query-only rows allowed; raises ValueError if the batch
+    does not fit).
+    """
+    return _eager(_pack_batch)(config, input_ids, attention_mask, position_ids, inputs_embeds, query_only, static)
+
+
+def _pack_batch(config, input_ids, attention_mask, position_ids, inputs_embeds, query_only, static) -> PackedBatch:
+    packed = _pack(validate_batch(config, input_ids, attention_mask, position_ids, inputs_embeds), query_only)
+    return _fit_static(packed, static, config) if static is not None else packed
+
+
+def fit_static(packed: PackedBatch, static: StaticShape, config) -> PackedBatch:
+    """Pad a packed batch to the fixed layout `static` (eagerly under torch.compile, as packing is)."""
+    return _eager(_fit_static)(packed, static, config)
+
+
+def _fit_static(packed: PackedBatch, static: StaticShape, config) -> PackedBatch:
     """Pad a packed batch to a fixed layout: filler rows after the real ones, empty sequences after
     the real ones. Filler rows hold the pad id at the first position and belong to no sequence."""
     real = packed.num_rows
@@ -234,20 +313,3 @@ def _to_static(packed: PackedBatch, static: StaticShape, config) -> PackedBatch:
         static=static,
         real_rows=(torch.arange(static.rows, device=device) < real),
     )
-
-
-def query_only_attention(q, k, v, batch: PackedBatch, scale: float, dropout_p: float = 0.0):
-    """Attention of the query-only rows over the keyed rows of their own sequence (plain torch).
-
-    q: (E, heads, d); k, v: (T, heads, d) keyed rows. Masked keys get no weight, as in transformers.
-    """
-    index, valid = padded_layout(batch.cu_seqlens, batch.max_seqlen)
-    rows = batch.query_only_rows
-    key_index, key_valid = index[rows], valid[rows]  # (E, Lk)
-    keys, values = k[key_index], v[key_index]  # (E, Lk, heads, d)
-    scores = torch.einsum("ehd,elhd->ehl", q, keys).float() * scale
-    scores = scores.masked_fill(~key_valid[:, None, :], float("-inf"))
-    probs = torch.softmax(scores, dim=-1).to(v.dtype)
-    if dropout_p > 0.0:
-        probs = torch.nn.functional.dropout(probs, p=dropout_p, training=True)
-    return torch.einsum("ehl,elhd->ehd", probs, values)

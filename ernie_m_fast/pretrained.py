@@ -18,13 +18,13 @@ from torch import nn
 from . import ops
 from .activations import get_activation
 from .configuration import ErnieMConfig
+from .hub import HUB_KWARGS
 from .loading import load_checkpoint, save_state_dict
 
 logger = logging.getLogger("ernie_m_fast")
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
            "fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-_HUB_KWARGS = ("revision", "cache_dir", "token", "local_files_only")
 
 
 def _as_dtype(dtype) -> Optional[torch.dtype]:
@@ -111,13 +111,10 @@ class ErnieMPreTrainedModel(nn.Module):
         )
 
     def resolve_backend(self, device, inputs_embeds=None, needs_grad=None) -> str:
-        """The backend this forward runs on. Fused kernels are inference paths: when autograd needs
-        gradients through the model, the `torch` backend (plain PyTorch) runs instead.
-        `needs_grad` may be passed when the caller already computed `needs_autograd`."""
-        if needs_grad is None:
-            needs_grad = self.needs_autograd(inputs_embeds)
-        if needs_grad:
-            return "torch"
+        """The backend this model's forwards take on `device`, inputs aside (ValueError if an explicit
+        one cannot run there). The fused kernels run whether or not autograd is recording (they carry
+        autograd formulas); per op, `auto` moves to the next backend when one cannot take the inputs.
+        `inputs_embeds` and `needs_grad` are accepted for compatibility and no longer matter."""
         return ops.resolve_backend(self._backend, device)
 
     # --- saving and loading ------------------------------------------------------------------------
@@ -147,7 +144,7 @@ class ErnieMPreTrainedModel(nn.Module):
         if dtype is not None and torch_dtype is not None and dtype != torch_dtype:
             raise ValueError("pass dtype or torch_dtype (an alias), not both")
         dtype = dtype if dtype is not None else torch_dtype
-        hub_kwargs = {k: kwargs.pop(k) for k in _HUB_KWARGS if k in kwargs}
+        hub_kwargs = {k: kwargs.pop(k) for k in HUB_KWARGS if k in kwargs}
         if config is None:
             config = ErnieMConfig.from_pretrained(path_or_repo_id, **hub_kwargs)
         else:

@@ -1,7 +1,7 @@
 """ErnieMTokenizer: transformers' ErnieM tokenizer API and output, with offsets and fast batches.
 
 Output is token-for-token that of `transformers.ErnieMTokenizer` (4.57); transformers itself is not
-needed at run time. What differs on purpose (see docs/tokenizer.md):
+needed at run time. What differs on purpose (README.md, "The tokenizer", lists it all):
 - `attention_mask` is returned by default (transformers' ErnieM returns only `input_ids`);
 - `return_offsets_mapping=True` and `get_offset_mapping` work (transformers raises);
 - a lone "▁" piece at the end of a text is dropped instead of raising IndexError;
@@ -13,7 +13,9 @@ character by character.
 
 The data flows text -> tokenization_text (lowercasing, special tokens) -> sentencepiece ->
 tokenization_split (ErnieM's cuts, ids) / tokenization_offsets (spans) -> tokenization_batch
-(truncation, padding, tensors). tokenization_files reads and writes the tokenizer directory.
+(truncation, padding, tensors). A call's arguments are resolved once into an EncodeOptions
+(tokenization_options) that the pipeline passes along. tokenization_files reads and writes the
+tokenizer directory; the hub resolver (hub.py) finds it.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any, Sequence
 import sentencepiece as spm
 
 from . import tokenization_files as files
+from .hub import HUB_KWARGS
 from .tokenization_batch import (
     VERY_LARGE_INTEGER,
     BatchEncoding,
@@ -42,6 +45,7 @@ from .tokenization_batch import (
     truncate_sequences,
 )
 from .tokenization_offsets import Span, tokens_and_spans
+from .tokenization_options import CALL_DEFAULTS, EncodeOptions
 from .tokenization_split import SPIECE_UNDERLINE, PieceTable, map_sp_batch, split_pieces
 from .tokenization_text import (SpecialToken, lowercase_outside_special_tokens, lowered_to_original,
                                split_around_special_tokens)
@@ -563,18 +567,10 @@ class ErnieMTokenizer:
 
     @staticmethod
     def _call_defaults(kwargs: dict) -> dict:
-        defaults = dict(
-            add_special_tokens=True, padding=False, truncation=None, max_length=None, stride=0,
-            is_split_into_words=False, pad_to_multiple_of=None, padding_side=None, return_tensors=None,
-            return_token_type_ids=None, return_attention_mask=None, return_overflowing_tokens=False,
-            return_special_tokens_mask=False, return_offsets_mapping=False, return_length=False, verbose=True,
-            split_special_tokens=None,
-        )
-        unknown = set(kwargs) - set(defaults)
+        unknown = set(kwargs) - set(CALL_DEFAULTS)
         if unknown:
             logger.warning(f"Keyword arguments {sorted(unknown)} not recognized.")
-        defaults.update({k: v for k, v in kwargs.items() if k in defaults})
-        return defaults
+        return dict(CALL_DEFAULTS, **{k: v for k, v in kwargs.items() if k in CALL_DEFAULTS})
 
     def encode(self, text, text_pair=None, add_special_tokens: bool = True, padding=False, truncation=None,
                max_length: int | None = None, stride: int = 0, padding_side: str | None = None,
@@ -616,57 +612,39 @@ class ErnieMTokenizer:
         pending.extend(words)
         return ("batch", (start, len(words)))
 
-    def _encode_examples(self, examples: list, batched: bool, **options) -> BatchEncoding:
-        # A batch allocates tens of thousands of small lists; with torch and transformers imported, the
-        # cyclic GC then runs full collections over ~250k live objects, about 40% of the batch time. What
-        # is allocated here holds no reference cycles, so collection is paused for the call (and restored).
-        with _gc_paused():
-            return self._encode_examples_unpaused(examples, batched, **options)
-
-    def _encode_examples_unpaused(self, examples: list, batched: bool, *, add_special_tokens, padding, truncation, max_length,
-                         stride, is_split_into_words, pad_to_multiple_of, padding_side, return_tensors,
-                         return_token_type_ids, return_attention_mask, return_overflowing_tokens,
-                         return_special_tokens_mask, return_offsets_mapping, return_length, verbose,
-                         split_special_tokens) -> BatchEncoding:
+    def _encode_examples(self, examples: list, batched: bool, **call_arguments) -> BatchEncoding:
         if batched and not examples:
             raise ValueError("cannot encode an empty batch")
-        split = self.split_special_tokens if split_special_tokens is None else split_special_tokens
-        padding_strategy, truncation_strategy, max_length = resolve_strategies(
-            self, padding, truncation, max_length, pad_to_multiple_of, verbose)
-        if return_token_type_ids and not add_special_tokens:
-            raise ValueError(
-                "Asking to return token_type_ids while setting add_special_tokens to False "
-                "results in an undefined behavior. Please set add_special_tokens to True or "
-                "set return_token_type_ids to None."
-            )
-        if return_overflowing_tokens and truncation_strategy == "longest_first" and any(
-                self._unpack_example(e, is_split_into_words)[1] is not None for e in examples):
+        options = EncodeOptions.resolve(self, **call_arguments)
+        if options.return_overflowing_tokens and options.truncation_strategy == "longest_first" and any(
+                self._unpack_example(e, options.is_split_into_words)[1] is not None for e in examples):
             raise ValueError(
                 "Not possible to return overflowing tokens for pair of sequences with the `longest_first`. "
                 "Please select another truncation strategy than `longest_first`, for instance `only_second` or `only_first`."
             )
-        if return_attention_mask is None:
-            return_attention_mask = "attention_mask" in self.model_input_names
+        # A batch allocates tens of thousands of small lists; with torch and transformers imported, the
+        # cyclic GC then runs full collections over ~250k live objects, about 40% of the batch time. What
+        # is allocated here holds no reference cycles, so collection is paused for the call (and restored).
+        with _gc_paused():
+            return self._encode_examples_unpaused(examples, batched, options)
 
+    def _encode_examples_unpaused(self, examples: list, batched: bool, options: EncodeOptions) -> BatchEncoding:
+        split, with_offsets = options.split_special_tokens, options.return_offsets_mapping
         # 1. token ids (and offsets) of every sequence; plain texts go to sentencepiece in one batch
-        if not return_offsets_mapping and all(type(e) is str for e in examples):  # the common case, lean
-            rows = [self._prepare_for_model(
-                ids, None, None, None, add_special_tokens, truncation_strategy, max_length, stride,
-                return_token_type_ids, return_overflowing_tokens, return_special_tokens_mask, False)
-                for ids in self.encode_texts(examples, split)]
-            return self._pad_and_wrap(rows, batched, padding_strategy, max_length, pad_to_multiple_of, padding_side,
-                                      return_attention_mask, return_length, return_tensors)
+        if not with_offsets and all(type(e) is str for e in examples):  # the common case, lean
+            rows = [self._prepare_for_model(ids, None, None, None, options) for ids in self.encode_texts(examples, split)]
+            return self._pad_and_wrap(rows, batched, options)
         pending: list[str] = []
         scheduled = []
         for example in examples:
-            first, second = self._unpack_example(example, is_split_into_words)
+            first, second = self._unpack_example(example, options.is_split_into_words)
             if first is None:
                 raise TypeError("text must be a str, not None")
             scheduled.append((
-                self._sequence_ids(first, is_split_into_words, pending),
-                None if second is None else self._sequence_ids(second, is_split_into_words, pending),
+                self._sequence_ids(first, options.is_split_into_words, pending),
+                None if second is None else self._sequence_ids(second, options.is_split_into_words, pending),
             ))
-        if return_offsets_mapping:
+        if with_offsets:
             with_spans = self.tokenize_batch_with_offsets(pending, split)
             encoded_pending = [self.convert_tokens_to_ids(tokens) for tokens, _ in with_spans]
             spans_pending = [spans for _, spans in with_spans]
@@ -678,12 +656,12 @@ class ErnieMTokenizer:
                 return None, None
             kind, payload = entry
             if kind == "ids":
-                if return_offsets_mapping:
+                if with_offsets:
                     raise ValueError("return_offsets_mapping needs text: ids or tokens carry no character positions")
                 return payload, None
             start, count = payload
             ids = list(chain.from_iterable(encoded_pending[start:start + count]))
-            if not return_offsets_mapping:
+            if not with_offsets:
                 return ids, None
             return ids, list(chain.from_iterable(spans_pending[start:start + count]))
 
@@ -692,46 +670,44 @@ class ErnieMTokenizer:
         for first_entry, second_entry in scheduled:
             ids, offsets = resolve(first_entry)
             pair_ids, pair_offsets = resolve(second_entry)
-            rows.append(self._prepare_for_model(
-                ids, pair_ids, offsets, pair_offsets, add_special_tokens, truncation_strategy, max_length, stride,
-                return_token_type_ids, return_overflowing_tokens, return_special_tokens_mask, return_offsets_mapping))
+            rows.append(self._prepare_for_model(ids, pair_ids, offsets, pair_offsets, options))
+        return self._pad_and_wrap(rows, batched, options)
 
-        return self._pad_and_wrap(rows, batched, padding_strategy, max_length, pad_to_multiple_of, padding_side,
-                                  return_attention_mask, return_length, return_tensors)
-
-    def _pad_and_wrap(self, rows, batched, padding_strategy, max_length, pad_to_multiple_of, padding_side,
-                      return_attention_mask, return_length, return_tensors) -> BatchEncoding:
+    def _pad_and_wrap(self, rows: list[dict], batched: bool, options: EncodeOptions) -> BatchEncoding:
         # 3. padding: per example for a single input, across the batch otherwise (transformers' order)
         if not batched:
             row = rows[0]
-            if padding_strategy != "do_not_pad" or return_attention_mask:
-                row = pad_one(self, row, max_length, padding_strategy, pad_to_multiple_of, padding_side, return_attention_mask)
-            if return_length:
+            if options.padding_strategy != "do_not_pad" or options.return_attention_mask:
+                row = pad_one(self, row, options.max_length, options.padding_strategy, options.pad_to_multiple_of,
+                              options.padding_side, options.return_attention_mask)
+            if options.return_length:
                 row["length"] = len(row["input_ids"])
-            return BatchEncoding(row, tensor_type=return_tensors, prepend_batch_axis=True)
+            return BatchEncoding(row, tensor_type=options.return_tensors, prepend_batch_axis=True)
         batch: dict[str, list] = {}
         for row in rows:
-            if return_length:
+            if options.return_length:
                 row["length"] = len(row["input_ids"])
             for key, value in row.items():
                 batch.setdefault(key, []).append(value)
-        batch = pad_batch(self, batch, padding_strategy, max_length, pad_to_multiple_of, padding_side, return_attention_mask)
-        return BatchEncoding(batch, tensor_type=return_tensors)
+        batch = pad_batch(self, batch, options.padding_strategy, options.max_length, options.pad_to_multiple_of,
+                          options.padding_side, options.return_attention_mask)
+        return BatchEncoding(batch, tensor_type=options.return_tensors)
 
-    def _prepare_for_model(self, ids, pair_ids, offsets, pair_offsets, add_special_tokens, truncation_strategy,
-                           max_length, stride, return_token_type_ids, return_overflowing_tokens,
-                           return_special_tokens_mask, return_offsets_mapping) -> dict:
+    def _prepare_for_model(self, ids, pair_ids, offsets, pair_offsets, options: EncodeOptions) -> dict:
+        """One example's row: truncated, special tokens added, with the outputs `options` asks for."""
+        add_special_tokens, max_length = options.add_special_tokens, options.max_length
+        truncation_strategy, return_offsets_mapping = options.truncation_strategy, options.return_offsets_mapping
         pair = pair_ids is not None
         total_len = len(ids) + (len(pair_ids) if pair else 0) + (self.num_special_tokens_to_add(pair) if add_special_tokens else 0)
         overflowing: list[int] = []
         if truncation_strategy != "do_not_truncate" and max_length and total_len > max_length:
             cut = dict(num_tokens_to_remove=total_len - max_length, strategy=truncation_strategy,
-                       side=self.truncation_side, stride=stride)
+                       side=self.truncation_side, stride=options.stride)
             if return_offsets_mapping:
                 offsets, pair_offsets, _ = truncate_sequences(offsets, pair_offsets, log=False, **cut)
             ids, pair_ids, overflowing = truncate_sequences(ids, pair_ids, **cut)
         row: dict[str, Any] = {}
-        if return_overflowing_tokens:
+        if options.return_overflowing_tokens:
             row["overflowing_tokens"] = overflowing
             row["num_truncated_tokens"] = total_len - max_length if max_length else 0
         if add_special_tokens:
@@ -740,9 +716,9 @@ class ErnieMTokenizer:
         else:
             row["input_ids"] = ids + pair_ids if pair else list(ids)
             token_type_ids = [0] * len(row["input_ids"])
-        if return_token_type_ids:
+        if options.return_token_type_ids:
             row["token_type_ids"] = token_type_ids
-        if return_special_tokens_mask:
+        if options.return_special_tokens_mask:
             row["special_tokens_mask"] = (self.get_special_tokens_mask(ids, pair_ids) if add_special_tokens
                                           else [0] * len(row["input_ids"]))
         if return_offsets_mapping:
@@ -811,8 +787,7 @@ class ErnieMTokenizer:
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *init_inputs, **kwargs) -> "ErnieMTokenizer":
         """Load from a directory (or a Hugging Face Hub repo id, with huggingface_hub installed)."""
-        hub_kwargs = {k: kwargs.pop(k) for k in ("revision", "cache_dir", "token", "local_files_only",
-                                                  "force_download", "subfolder") if k in kwargs}
+        hub_kwargs = {k: kwargs.pop(k) for k in HUB_KWARGS if k in kwargs}
         paths = files.resolve_files(pretrained_model_name_or_path, **hub_kwargs)
         config: dict[str, Any] = {}
         if paths[files.SPECIAL_TOKENS_MAP_FILE]:

@@ -1,18 +1,21 @@
 """Triton kernels (installed as ernie_m_fast.triton_kernels so PyPI's triton_kernels cannot shadow them).
 
-One op per module: the @triton.jit kernel, its launcher (validation, block choice, launch) and its
-config table. Importing this package imports triton; the `triton` backend treats an ImportError as
-"backend unavailable".
-
-    layernorm_residual(x, residual, weight, bias, eps=1e-5)          # LayerNorm(x + residual)
-    bias_gelu(x, bias, approximate="none")                           # GELU(x + bias)
-    attention_varlen(q, k, v, cu_seqlens, max_seqlen, softmax_scale) # packed-sequence flash attention
-    embed_layernorm(input_ids, position_ids, word_embeddings, position_embeddings, weight, bias, eps=1e-5)
+One op per module: the @triton.jit kernel, its launcher (block choice, launch) and its config table;
+the op table (ernie_m_fast/ops/table.py) names the module of each op. Importing this package imports
+triton; the `triton` backend treats an ImportError as "backend unavailable". `triton_kernels.<op>`
+finds the op's launcher in whichever module defines it (no list of ops here).
 """
 
-from .attention import attention_varlen
-from .embedding import embed_layernorm
-from .gelu import bias_gelu
-from .layernorm import layernorm_residual
+import importlib
+import pkgutil
 
-__all__ = ["layernorm_residual", "bias_gelu", "attention_varlen", "embed_layernorm"]
+import triton  # noqa: F401  (an ImportError here marks the backend unavailable)
+
+
+def __getattr__(name: str):
+    for module in pkgutil.iter_modules(__path__):
+        if not module.name.startswith("_") and module.name != "compile_check":
+            found = getattr(importlib.import_module(f"{__name__}.{module.name}"), name, None)
+            if callable(found) and not name.startswith("_"):
+                return found
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,22 +1,19 @@
 """What every launcher in this package shares: where a kernel may run, and power-of-two block sizes.
 
-Shape and dtype checks live in ernie_m_fast/ops/checks.py (one place for every backend); this module
-only adds the Triton-specific rule on devices.
+Shape and dtype checks run once, at the entry of ernie_m_fast.ops (ernie_m_fast/checks.py, the
+bottom layer this package imports for the interpreter flag too); launchers called directly trust
+their inputs apart from the Triton-specific rule on devices.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 
 import torch
 import triton
 import triton.language as tl
 
-
-def interpreting() -> bool:
-    """True when Triton runs kernels through its NumPy interpreter (TRITON_INTERPRET=1), not a GPU."""
-    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+from ernie_m_fast.checks import triton_interpreting as interpreting  # noqa: F401 (re-exported)
 
 
 def check_device(**tensors: torch.Tensor) -> None:

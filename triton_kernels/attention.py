@@ -24,8 +24,6 @@ import torch
 import triton
 import triton.language as tl
 
-from ernie_m_fast.ops import checks
-
 from ._common import (check_device, fix_bf16_rounding, interpreter_rounds_bf16, interpreting, launch_device,
                       next_pow2)
 
@@ -188,7 +186,6 @@ def attention_varlen(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_seqle
     sequence (sizes the grid). softmax_scale defaults to 1 / sqrt(head_dim). head_dim <= 256.
     Returns (total_tokens, heads, head_dim), contiguous, in q's dtype. `config` overrides the tiles.
     """
-    checks.check_attention_varlen(q, k, v, cu_seqlens, max_seqlen)
     check_device(q=q, k=k, v=v, cu_seqlens=cu_seqlens)
     total, heads, head_dim = q.shape
     if head_dim > MAX_HEAD_DIM:

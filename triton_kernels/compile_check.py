@@ -45,20 +45,38 @@ class _Recorder:
         return launch
 
 
+def _op_modules() -> dict:
+    """{op name: its module in this package}, from the op table (the only list of ops)."""
+    import importlib
+
+    from ernie_m_fast.ops.table import OPS
+
+    return {op.name: importlib.import_module(f"{__package__}.{op.triton_module}") for op in OPS}
+
+
+def _kernels(module) -> list[str]:
+    """Names of the @triton.jit kernels a module launches (module-level `_..._kernel`, launched as
+    `kernel[grid](...)`: a JITFunction, or an InterpretedFunction under TRITON_INTERPRET=1)."""
+    return [name for name, value in vars(module).items()
+            if name.endswith("_kernel") and hasattr(type(value), "__getitem__")]
+
+
+def kernel_names() -> set[str]:
+    """Every kernel the table's launchers can launch."""
+    return {name for module in _op_modules().values() for name in _kernels(module)}
+
+
 @contextlib.contextmanager
 def recording(launches: list):
     """Within the block, launchers append (kernel, args, kwargs, grid) to `launches` instead of running."""
-    from . import attention, embedding, gelu, layernorm
-
-    patched = [(attention, "_attention_varlen_kernel"), (gelu, "_bias_gelu_kernel"),
-               (layernorm, "_layernorm_residual_kernel"), (embedding, "_layernorm_residual_kernel")]
-    saved = [(m, name, getattr(m, name)) for m, name in patched]
-    saved += [(m, "check_device", m.check_device) for m in (attention, gelu, layernorm, embedding)]
+    modules = list({id(m): m for m in _op_modules().values()}.values())
+    saved = [(m, name, getattr(m, name)) for m in modules for name in _kernels(m) + ["check_device"]]
     try:
-        for m, name in patched:
-            setattr(m, name, _Recorder(getattr(m, name), launches))
-        for m in (attention, gelu, layernorm, embedding):
-            m.check_device = lambda **tensors: None  # CPU tensors stand in for CUDA ones; nothing runs
+        for m, name, value in saved:
+            if name == "check_device":
+                m.check_device = lambda **tensors: None  # CPU tensors stand in for CUDA ones; nothing runs
+            else:
+                setattr(m, name, _Recorder(value, launches))
         yield
     finally:
         for m, name, value in saved:
@@ -66,26 +84,16 @@ def recording(launches: list):
 
 
 def _launches() -> list:
-    """Every (kernel, args, kwargs, grid) the launchers produce on the encoder's shapes and the odd ones."""
-    from . import attention_varlen, bias_gelu, embed_layernorm, layernorm_residual
+    """Every (kernel, args, kwargs, grid) the launchers produce on each op's example inputs (ops/table.py)."""
+    from ernie_m_fast.ops.table import OPS
 
+    modules = _op_modules()
     launches: list = []
     with recording(launches):
-        for dtype in DTYPES:
-            for hidden in (8, 768, 1031, 20000):  # one row per program, many rows, chunked
-                x = torch.zeros(4, hidden, dtype=dtype)
-                layernorm_residual(x, x, x[0], x[0], 1e-5)
-            x = torch.zeros(4, 3072, dtype=dtype)
-            for approximate in ("none", "tanh"):
-                bias_gelu(x, x[0], approximate)
-            ids = torch.zeros(4, dtype=torch.int64)
-            embed_layernorm(ids, ids, torch.zeros(8, 768, dtype=dtype), torch.zeros(8, 768, dtype=dtype),
-                            torch.zeros(768), torch.zeros(768))
-            for head_dim in (16, 32, 59, 64, 128):
-                for max_len in (5, 512):
-                    q = torch.zeros(max_len, 2, head_dim, dtype=dtype)
-                    cu = torch.tensor([0, max_len], dtype=torch.int32)
-                    attention_varlen(q, q, q, cu, max_len)
+        for op in OPS:
+            for dtype in DTYPES:
+                for args in op.examples(dtype):
+                    getattr(modules[op.name], op.name)(*args)
     return launches
 
 

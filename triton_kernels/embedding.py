@@ -11,8 +11,6 @@ from __future__ import annotations
 import torch
 import triton
 
-from ernie_m_fast.ops import checks
-
 from ._common import check_device, interpreter_rounds_bf16, launch_device
 from .layernorm import LayerNormConfig, _layernorm_residual_kernel, choose_config
 
@@ -33,7 +31,6 @@ def embed_layernorm(input_ids: torch.Tensor, position_ids: torch.Tensor, word_em
     (fp32/fp16/bf16), unit stride along hidden; weight, bias: (hidden,). Returns (*input_ids.shape,
     hidden), contiguous, in the tables' dtype. Ids are range-checked only for CPU tensors.
     """
-    checks.check_embed_layernorm(input_ids, position_ids, word_embeddings, position_embeddings, weight, bias)
     check_device(input_ids=input_ids, position_ids=position_ids, word_embeddings=word_embeddings,
                  position_embeddings=position_embeddings, weight=weight, bias=bias)
     hidden = word_embeddings.shape[1]

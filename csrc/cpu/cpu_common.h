@@ -1,5 +1,5 @@
 // Shared machinery of the fused CPU kernels (backend `cpu`): storage-type conversions, the ISA
-// dispatch, the OpenMP row partition, and argument checks that surface as Python ValueError.
+// dispatch and the OpenMP row partition (argument checks: csrc/checks.h).
 //
 // The extension is built for the baseline x86-64 ISA (SSE2) so that one wheel runs everywhere. Each
 // kernel body is therefore written once, as an always-inline template, and instantiated three times:
@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "dtype.h"
+#include "checks.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -254,27 +254,6 @@ const float* params_as_float(const T* p, int64_t n, std::vector<float>& storage)
   return storage.data();
 }
 inline const float* params_as_float(const float* p, int64_t, std::vector<float>&) { return p; }
-
-// ---- argument checks (pybind11 turns value_error into Python's ValueError) -----------------------
-
-inline DType checked_dtype(int code) {
-  if (code < 0 || code > 2)
-    throw pybind11::value_error("unknown dtype code " + std::to_string(code) +
-                                " (expected 0 = float32, 1 = float16, 2 = bfloat16)");
-  return static_cast<DType>(code);
-}
-
-inline void check_sizes(const char* op, int64_t rows, int64_t hidden) {
-  if (rows < 0) throw pybind11::value_error(std::string(op) + ": rows must be >= 0, got " + std::to_string(rows));
-  if (hidden <= 0)
-    throw pybind11::value_error(std::string(op) + ": hidden must be > 0, got " + std::to_string(hidden));
-  if (rows > std::numeric_limits<int64_t>::max() / hidden)
-    throw pybind11::value_error(std::string(op) + ": rows * hidden overflows int64");
-}
-
-inline void check_pointer(const char* op, const char* name, uintptr_t p) {
-  if (p == 0) throw pybind11::value_error(std::string(op) + ": " + name + " is a null pointer");
-}
 
 }  // namespace cpu
 }  // namespace emf

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 
+#include "../checks.h"
 #include "../registry.h"
 #include "launchers.h"
 
@@ -15,18 +16,10 @@ namespace py = pybind11;
 
 namespace {
 
-void require(bool ok, const std::string& message) {
-  if (!ok) throw py::value_error(message);
-}
+using emf::check_pointer;
+using emf::require;
 
-void check_dtype(const char* op, int dtype) {
-  require(dtype >= 0 && dtype <= 2, std::string(op) + ": unknown dtype code " + std::to_string(dtype) +
-                                        " (0 = float32, 1 = float16, 2 = bfloat16)");
-}
-
-void check_pointers(const char* op, std::initializer_list<uintptr_t> ptrs) {
-  for (uintptr_t p : ptrs) require(p != 0, std::string(op) + ": null data pointer");
-}
+void check_dtype(int dtype) { emf::checked_dtype(dtype); }
 
 cudaStream_t as_stream(uintptr_t stream) { return reinterpret_cast<cudaStream_t>(stream); }
 
@@ -38,7 +31,11 @@ void raise_on_error(const char* op, cudaError_t launch_error) {
 }
 
 constexpr int64_t kMaxInt = 0x7fffffff;
-constexpr int64_t kMaxLayerNormHidden = 32768;  // one row of fp32 must fit in shared memory
+
+void check_rows(const char* op, int64_t rows, int64_t hidden, int64_t max_hidden) {
+  require(rows <= kMaxInt, std::string(op) + ": rows must be in [0, 2^31), got " + std::to_string(rows));
+  emf::check_sizes(op, rows, hidden, max_hidden);
+}
 
 }  // namespace
 
@@ -48,13 +45,13 @@ EMF_BIND(m) {
       [](uintptr_t out, uintptr_t x, uintptr_t residual, uintptr_t weight, uintptr_t bias, int64_t rows,
          int64_t hidden, double eps, int dtype, uintptr_t stream) {
         const char* op = "layernorm_residual";
-        check_dtype(op, dtype);
-        require(rows >= 0 && rows <= kMaxInt, std::string(op) + ": rows must be in [0, 2^31), got " + std::to_string(rows));
-        require(hidden >= 1 && hidden <= kMaxLayerNormHidden,
-                std::string(op) + ": hidden must be in [1, 32768], got " + std::to_string(hidden));
+        check_dtype(dtype);
+        check_rows(op, rows, hidden, emf::cuda::kMaxLayerNormHidden);
         require(eps >= 0, std::string(op) + ": eps must be >= 0");
         if (rows == 0) return;
-        check_pointers(op, {out, x, residual, weight, bias});
+        for (auto [name, p] : {std::pair<const char*, uintptr_t>{"out", out}, {"x", x}, {"residual", residual},
+                               {"weight", weight}, {"bias", bias}})
+          check_pointer(op, name, p);
         cudaError_t e;
         {
           py::gil_scoped_release release;
@@ -70,15 +67,50 @@ EMF_BIND(m) {
       "out = LayerNorm(x + residual) * weight + bias; pointers to (rows, hidden) / (hidden,) contiguous data");
 
   m.def(
+      "cuda_bias_residual_layernorm",
+      [](uintptr_t out, uintptr_t x, uintptr_t bias, uintptr_t residual, uintptr_t weight, uintptr_t norm_bias,
+         int64_t rows, int64_t hidden, double eps, int dtype, uintptr_t stream) {
+        const char* op = "bias_residual_layernorm";
+        check_dtype(dtype);
+        check_rows(op, rows, hidden, emf::cuda::kMaxLayerNormHidden);
+        require(eps >= 0, std::string(op) + ": eps must be >= 0");
+        if (rows == 0) return;
+        for (auto [name, p] : {std::pair<const char*, uintptr_t>{"out", out}, {"x", x}, {"bias", bias},
+                               {"residual", residual}, {"weight", weight}, {"norm_bias", norm_bias}})
+          check_pointer(op, name, p);
+        cudaError_t e;
+        {
+          py::gil_scoped_release release;
+          e = emf::cuda::bias_residual_layernorm(
+              reinterpret_cast<void*>(out), reinterpret_cast<const void*>(x), reinterpret_cast<const void*>(bias),
+              reinterpret_cast<const void*>(residual), reinterpret_cast<const void*>(weight),
+              reinterpret_cast<const void*>(norm_bias), rows, hidden, static_cast<float>(eps), dtype, as_stream(stream));
+        }
+        raise_on_error(op, e);
+      },
+      py::arg("out"), py::arg("x"), py::arg("bias"), py::arg("residual"), py::arg("weight"), py::arg("norm_bias"),
+      py::arg("rows"), py::arg("hidden"), py::arg("eps"), py::arg("dtype"), py::arg("stream"),
+      "out = LayerNorm(x + bias + residual) * weight + norm_bias; pointers to (rows, hidden) / (hidden,) contiguous data");
+
+  m.def("cuda_limits", []() {
+    py::dict limits;
+    limits["max_head_dim"] = emf::cuda::kMaxHeadDim;
+    limits["max_layernorm_hidden"] = emf::cuda::kMaxLayerNormHidden;
+    limits["max_batch"] = 65535;
+    limits["max_heads"] = 65535;
+    return limits;
+  }, "The CUDA kernels' size limits (ernie_m_fast.ops.native_backend.CUDA_LIMITS mirrors them).");
+
+  m.def(
       "cuda_bias_gelu",
       [](uintptr_t out, uintptr_t x, uintptr_t bias, int64_t rows, int64_t hidden, bool tanh_approx, int dtype,
          uintptr_t stream) {
         const char* op = "bias_gelu";
-        check_dtype(op, dtype);
-        require(rows >= 0 && rows <= kMaxInt, std::string(op) + ": rows must be in [0, 2^31), got " + std::to_string(rows));
-        require(hidden >= 1 && hidden <= kMaxInt, std::string(op) + ": hidden must be in [1, 2^31), got " + std::to_string(hidden));
+        check_dtype(dtype);
+        check_rows(op, rows, hidden, kMaxInt);
         if (rows == 0) return;
-        check_pointers(op, {out, x, bias});
+        for (auto [name, p] : {std::pair<const char*, uintptr_t>{"out", out}, {"x", x}, {"bias", bias}})
+          check_pointer(op, name, p);
         cudaError_t e;
         {
           py::gil_scoped_release release;
@@ -97,7 +129,7 @@ EMF_BIND(m) {
          int64_t head_dim, int64_t q_stride, int64_t k_stride, int64_t v_stride, int64_t max_seqlen,
          double softmax_scale, int dtype, uintptr_t stream) {
         const char* op = "attention_varlen";
-        check_dtype(op, dtype);
+        check_dtype(dtype);
         require(batch >= 1 && batch <= 65535, std::string(op) + ": batch must be in [1, 65535], got " + std::to_string(batch));
         require(heads >= 1 && heads <= 65535, std::string(op) + ": heads must be in [1, 65535], got " + std::to_string(heads));
         require(head_dim >= 1 && head_dim <= emf::cuda::kMaxHeadDim,
@@ -108,7 +140,9 @@ EMF_BIND(m) {
                   std::string(op) + ": token strides must be at least heads * head_dim, got " + std::to_string(stride));
         require(max_seqlen >= 1 && max_seqlen <= kMaxInt,
                 std::string(op) + ": max_seqlen must be >= 1, got " + std::to_string(max_seqlen));
-        check_pointers(op, {out, q, k, v, cu_seqlens});
+        for (auto [name, p] : {std::pair<const char*, uintptr_t>{"out", out}, {"q", q}, {"k", k}, {"v", v},
+                               {"cu_seqlens", cu_seqlens}})
+          check_pointer(op, name, p);
         cudaError_t e;
         {
           py::gil_scoped_release release;

@@ -18,6 +18,15 @@ namespace cuda {
 cudaError_t layernorm_residual(void* out, const void* x, const void* residual, const void* weight, const void* bias,
                                int64_t rows, int64_t hidden, float eps, int dtype, cudaStream_t stream);
 
+// out, x, residual: (rows, hidden) contiguous; bias, weight, norm_bias: (hidden,).
+// out = LayerNorm(x + bias + residual) * weight + norm_bias.
+cudaError_t bias_residual_layernorm(void* out, const void* x, const void* bias, const void* residual,
+                                    const void* weight, const void* norm_bias, int64_t rows, int64_t hidden, float eps,
+                                    int dtype, cudaStream_t stream);
+
+// Largest row the LayerNorm kernels accept (one fp32 row per warp in shared memory).
+constexpr int64_t kMaxLayerNormHidden = 32768;
+
 // out, x: (rows, hidden) contiguous; bias: (hidden,). out = gelu(x + bias), erf form or tanh form.
 cudaError_t bias_gelu(void* out, const void* x, const void* bias, int64_t rows, int64_t hidden, bool tanh_approx,
                       int dtype, cudaStream_t stream);

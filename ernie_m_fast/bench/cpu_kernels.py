@@ -2,13 +2,14 @@
 
     python -m ernie_m_fast.bench.cpu_kernels [--dtype float32 bfloat16] [--threads 2 1] [--repeats 40] [--json]
 
-Memory traffic per call over [rows, hidden] elements of `itemsize` bytes (parameters are noise):
-  layernorm_residual  torch eager: x + residual (read 2, write 1), layer_norm (read 1, write 1) = 5
-                      fused:       read x and residual, write out                               = 3
-  bias_gelu           torch eager: x + bias (read 1, write 1), gelu (read 1, write 1)          = 4
-                      fused:       read x, write out                                          = 2
-so a memory-bound fused kernel can be up to 5/3 and 2x faster. GB/s is each side's own traffic
-divided by its time.
+Every row-wise op of the op table (ops/table.py) with a compiled `cpu` kernel is timed: its torch
+reference (eager) against `ops.<name>(backend="cpu")`. Memory traffic per call over [rows, hidden]
+elements of `itemsize` bytes (parameters are noise): fused, the op's (rows, hidden) inputs read once
+and its output written once; eager, as counted in EAGER_TRAFFIC:
+  layernorm_residual       x + residual (read 2, write 1), layer_norm (read 1, write 1)       = 5 (fused 3)
+  bias_residual_layernorm  x + bias (2), + residual (3), layer_norm (2)                      = 7 (fused 3)
+  bias_gelu                x + bias (read 1, write 1), gelu (read 1, write 1)               = 4 (fused 2)
+GB/s is each side's own traffic divided by its time.
 
 Timing: one warm-up call per side is reported on its own (first-call costs: page faults on fresh
 outputs, thread-pool start); then `repeats` rounds, each timing one baseline call and one fused
@@ -25,24 +26,53 @@ import statistics
 import time
 
 import torch
-import torch.nn.functional as F
 
 from .. import ops
+from ..ops.table import BY_NAME, OPS
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-TRAFFIC = {"layernorm_residual": (5, 3), "bias_gelu": (4, 2)}  # (torch eager, fused) tensors moved
+# (rows, hidden) tensors torch eager moves per call (see the module docstring); others: the fused count
+EAGER_TRAFFIC = {"layernorm_residual": 5, "bias_residual_layernorm": 7, "bias_gelu": 4}
 
 
-def _inputs(op: str, rows: int, hidden: int, dtype: torch.dtype, seed: int = 0):
+def _rowwise(op) -> bool:
+    """An op whose example arguments are (rows, hidden) and (hidden,) tensors plus scalars."""
+    args = op.examples(torch.float32)[0]
+    tensors = [a for a in args if isinstance(a, torch.Tensor)]
+    return all(t.is_floating_point() and t.dim() in (1, 2) for t in tensors) and tensors[0].dim() == 2
+
+
+def benchmarked_ops() -> tuple:
+    """The row-wise ops of the table that have a compiled `cpu` kernel."""
+    from ..ops.backends import get
+
+    native = get("cpu")
+    return tuple(op.name for op in OPS if _rowwise(op) and native._fn(op.name) is not None)
+
+
+def _args(op_name: str, rows: int, hidden: int, dtype: torch.dtype, seed: int = 0) -> tuple:
+    """The op's first example, every (rows, hidden) tensor and (hidden,) vector redrawn at this size."""
     g = torch.Generator().manual_seed(seed)
-    x = torch.randn(rows, hidden, generator=g).to(dtype)
-    bias = (0.5 * torch.randn(hidden, generator=g)).to(dtype)
-    if op == "bias_gelu":
-        return (lambda: F.gelu(x + bias)), (lambda: ops.bias_gelu(x, bias, backend="cpu"))
-    residual = torch.randn(rows, hidden, generator=g).to(dtype)
-    weight = (1.0 + 0.5 * torch.randn(hidden, generator=g)).to(dtype)
-    return ((lambda: F.layer_norm(x + residual, (hidden,), weight, bias, 1e-5)),
-            (lambda: ops.layernorm_residual(x, residual, weight, bias, 1e-5, backend="cpu")))
+
+    def redraw(a):
+        if not isinstance(a, torch.Tensor):
+            return a
+        shape = (rows, hidden) if a.dim() == 2 else (hidden,)
+        return (torch.randn(shape, generator=g) * (1.0 if a.dim() == 2 else 0.5) + (0 if a.dim() == 2 else 1)).to(dtype)
+
+    return tuple(redraw(a) for a in BY_NAME[op_name].examples(dtype)[0])
+
+
+def _inputs(op_name: str, rows: int, hidden: int, dtype: torch.dtype, seed: int = 0):
+    args = _args(op_name, rows, hidden, dtype, seed)
+    fused = getattr(ops, op_name)
+    return (lambda: BY_NAME[op_name].reference(*args)), (lambda: fused(*args, backend="cpu"))
+
+
+def _traffic(op_name: str) -> tuple[int, int]:
+    """(torch eager, fused) (rows, hidden) tensors moved per call."""
+    fused = 1 + sum(isinstance(a, torch.Tensor) and a.dim() == 2 for a in BY_NAME[op_name].examples(torch.float32)[0])
+    return EAGER_TRAFFIC.get(op_name, fused), fused
 
 
 def _seconds(fn) -> float:
@@ -70,7 +100,7 @@ def _bench_one(op: str, rows: int, hidden: int, dtype: torch.dtype, repeats: int
     med_b, med_f = statistics.median(times_baseline), statistics.median(times_fused)
     min_b, min_f = min(times_baseline), min(times_fused)
     tensor_bytes = rows * hidden * torch.empty((), dtype=dtype).element_size()
-    moved_b, moved_f = (n * tensor_bytes for n in TRAFFIC[op])
+    moved_b, moved_f = (n * tensor_bytes for n in _traffic(op))
     from .._C import cpu_info
 
     info = cpu_info()
@@ -96,7 +126,7 @@ def _bench_one(op: str, rows: int, hidden: int, dtype: torch.dtype, repeats: int
 
 
 def run(shapes=((4096, 768), (2048, 3072)), dtype=torch.float32, repeats: int = 40,
-        ops_to_run=("layernorm_residual", "bias_gelu"), threads: int | None = None) -> list[dict]:
+        ops_to_run=None, threads: int | None = None) -> list[dict]:
     """Time torch eager against the fused `cpu` kernels for each op and [rows, hidden] shape.
 
     threads: run both sides on this many threads (torch.set_num_threads and the kernels' own cap),
@@ -110,9 +140,11 @@ def run(shapes=((4096, 768), (2048, 3072)), dtype=torch.float32, repeats: int = 
             "cpu", torch.device("cpu"))))
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
+    known = benchmarked_ops()
+    ops_to_run = known if ops_to_run is None else tuple(ops_to_run)
     for op in ops_to_run:
-        if op not in TRAFFIC:
-            raise ValueError(f"unknown op {op!r}; known: {', '.join(TRAFFIC)}")
+        if op not in known:
+            raise ValueError(f"unknown op {op!r}; known: {', '.join(known)}")
     if threads is not None and threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
     from .._C import cpu_set_num_threads

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import torch
 
 from ernie_m_fast import ops
-from ernie_m_fast.ops.backends import triton_interpreting
+from ernie_m_fast.checks import triton_interpreting
+from ernie_m_fast.ops.table import OPS
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -59,7 +60,8 @@ def _time_ms(fn, device: torch.device, warmup: int, iters: int, reps: int = 5) -
     return statistics.median(per_call)
 
 
-def _inputs(shapes: EncoderShapes, dtype: torch.dtype, device: torch.device) -> dict:
+def _encoder_inputs(shapes: EncoderShapes, dtype: torch.dtype, device: torch.device) -> dict:
+    """Encoder-shaped arguments for the ops whose example arguments are a few rows (ops/table.py)."""
     g = torch.Generator(device="cpu").manual_seed(0)
 
     def randn(*size):
@@ -69,11 +71,23 @@ def _inputs(shapes: EncoderShapes, dtype: torch.dtype, device: torch.device) -> 
     qkv = randn(tokens, 3 * hidden).view(tokens, 3, heads, hidden // heads)  # the fused QKV GEMM output
     cu = torch.zeros(len(shapes.lengths) + 1, dtype=torch.int32)
     cu[1:] = torch.cumsum(torch.tensor(shapes.lengths), 0)
+    ids = torch.randint(0, 1000, (tokens,), generator=g).to(device)
     return {
         "layernorm_residual": (randn(tokens, hidden), randn(tokens, hidden), randn(hidden), randn(hidden), 1e-5),
+        "bias_residual_layernorm": (randn(tokens, hidden), randn(hidden), randn(tokens, hidden), randn(hidden),
+                                    randn(hidden), 1e-5),
         "bias_gelu": (randn(tokens, shapes.intermediate), randn(shapes.intermediate), "none"),
         "attention_varlen": (qkv[:, 0], qkv[:, 1], qkv[:, 2], cu.to(device), max(shapes.lengths), None),
+        "embed_layernorm": (ids, ids % 512, randn(1000, hidden), randn(514, hidden), randn(hidden), randn(hidden),
+                            1e-5),
     }
+
+
+def _inputs(shapes: EncoderShapes, dtype: torch.dtype, device: torch.device) -> dict:
+    """Arguments for every op of the table: encoder-shaped where known, else the op's largest example."""
+    encoder = _encoder_inputs(shapes, dtype, device)
+    return {op.name: encoder.get(op.name) or tuple(a.to(device) if isinstance(a, torch.Tensor) else a
+                                                   for a in op.examples(dtype)[-1]) for op in OPS}
 
 
 def _timed_backends(device: torch.device, backends) -> list[str]:
@@ -91,8 +105,7 @@ def run(shapes: EncoderShapes = EncoderShapes(), *, device="cuda", dtype=torch.b
     """
     device = torch.device(device)
     inputs = _inputs(shapes, dtype, device)
-    fns = {"layernorm_residual": ops.layernorm_residual, "bias_gelu": ops.bias_gelu,
-           "attention_varlen": ops.attention_varlen}
+    fns = {op.name: getattr(ops, op.name) for op in OPS}
     rows = []
     for op, args in inputs.items():
         eager_ms = _time_ms(lambda: fns[op](*args, backend="torch"), device, warmup, iters)

@@ -1,13 +1,10 @@
 """Backends `cpu`, `cuda` and `cuda_sim`: the compiled kernels in csrc/, reached through raw pointers.
 
-The extension never links libtorch (shared DESIGN.md "Build"): this module validates and prepares
-tensors, allocates outputs, and passes `data_ptr()`s, sizes, a dtype code and a stream handle.
-Every compiled module exposes the same launcher signatures:
-
-    {prefix}_layernorm_residual(out, x, residual, weight, bias, rows, hidden, eps, dtype, stream)
-    {prefix}_bias_gelu(out, x, bias, rows, hidden, tanh, dtype, stream)
-    {prefix}_attention_varlen(out, q, k, v, cu_seqlens, batch, heads, head_dim,
-                              q_stride, k_stride, v_stride, max_seqlen, softmax_scale, dtype, stream)
+The extension never links libtorch (shared DESIGN.md "Build"): this module prepares tensors,
+allocates outputs, and passes `data_ptr()`s, sizes, a dtype code and a stream handle to the
+compiled function `{prefix}_{op name}`. Inputs were validated at the ops entry (ernie_m_fast/checks.py);
+per-input limits of the kernels are declared in `not_supported_reasons`, so dispatch sees them
+before any launch.
 
 `cpu` runs csrc/cpu in ernie_m_fast._C; `cuda` runs csrc/cuda in ernie_m_fast._C; `cuda_sim` runs the
 same csrc/cuda sources compiled for the host against csrc/sim, in ernie_m_fast._sim.
@@ -23,12 +20,43 @@ from . import torch_ops
 
 DTYPE_CODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
 
+# The CUDA kernels' limits (csrc/cuda/launchers.h; the compiled module reports them as
+# `cuda_limits()`, and tests/kernels/test_ops.py checks these equal it).
+CUDA_LIMITS = {"max_head_dim": 128, "max_layernorm_hidden": 32768, "max_batch": 65535, "max_heads": 65535}
+_LAYERNORM_OPS = ("layernorm_residual", "bias_residual_layernorm", "embed_layernorm")
+
+
+def not_supported_reasons(backend: str, op: str, args: tuple) -> list[str]:
+    """Why `backend` cannot run `op` on `args` (inputs already validated); empty when it can."""
+    if backend == "cpu":
+        return []  # the C++ kernels take any size the checks accept
+    reasons = []
+    if op == "attention_varlen":
+        q, cu_seqlens = args[0], args[3]
+        if q.shape[-1] > CUDA_LIMITS["max_head_dim"]:
+            reasons.append(f"head_dim {q.shape[-1]} is over the CUDA attention's limit of {CUDA_LIMITS['max_head_dim']}")
+        if q.shape[1] > CUDA_LIMITS["max_heads"]:
+            reasons.append(f"{q.shape[1]} heads is over the CUDA attention's limit of {CUDA_LIMITS['max_heads']}")
+        if cu_seqlens.shape[0] - 1 > CUDA_LIMITS["max_batch"]:
+            reasons.append(f"{cu_seqlens.shape[0] - 1} sequences is over the CUDA attention's limit of "
+                           f"{CUDA_LIMITS['max_batch']}")
+    elif op in _LAYERNORM_OPS:
+        hidden = args[2].shape[-1] if op == "embed_layernorm" else args[0].shape[-1]
+        if hidden > CUDA_LIMITS["max_layernorm_hidden"]:
+            reasons.append(f"hidden size {hidden} is over the CUDA LayerNorm's limit of "
+                           f"{CUDA_LIMITS['max_layernorm_hidden']} (one fp32 row in shared memory)")
+    return reasons
+
 
 def _import(module: str):
     try:
         return importlib.import_module(module), None
     except ImportError as exc:
         return None, f"cannot import {module} ({exc})"
+
+
+def _rows(t: torch.Tensor) -> torch.Tensor:
+    return t.reshape(-1, t.shape[-1]).contiguous()
 
 
 class NativeBackend:
@@ -43,13 +71,19 @@ class NativeBackend:
         return getattr(self._m, f"{self._prefix}_{op}", None)
 
     def unavailable_reasons(self, device: torch.device) -> list[str]:
+        from .table import OPS
+
         reasons = []
         if self._load_error:
             reasons.append(self._load_error)
         elif self.name == "cuda" and self._m is not None and not self._m.build_info().get("cuda"):
             reasons.append("ernie_m_fast._C was built without CUDA kernels (no nvcc at build time)")
-        elif self._fn("layernorm_residual") is None or self._fn("bias_gelu") is None:
-            reasons.append(f"{self.name} kernels are not in this build")
+        else:
+            # attention on `cpu` is torch's SDPA and embed_layernorm gathers with torch everywhere
+            compiled = [op.name for op in OPS if op.name not in ("embed_layernorm", "attention_varlen")]
+            absent = [op for op in compiled if self._fn(op) is None]
+            if absent:
+                reasons.append(f"{self.name} kernels for {', '.join(absent)} are not in this build")
         if device.type != self._device_type:
             reasons.append(f"{self.name} runs on {self._device_type} tensors, not {device.type}")
         return reasons
@@ -57,38 +91,42 @@ class NativeBackend:
     def _stream(self, t: torch.Tensor) -> int:
         return torch.cuda.current_stream(t.device).cuda_stream if t.is_cuda else 0
 
-    def layernorm_residual(self, x, residual, weight, bias, eps):
+    def _rowwise(self, op: str, x, vectors, tail_args):
+        """Launch a row-wise kernel: out, x, then the other (rows, hidden) or (hidden,) tensors, rows,
+        hidden, `tail_args`, dtype code, stream. Vectors are cast to x's dtype (parameters may differ)."""
         hidden = x.shape[-1]
-        x2 = x.reshape(-1, hidden).contiguous()
-        r2 = residual.reshape(-1, hidden).contiguous()
-        w = weight.to(x.dtype).contiguous()
-        b = bias.to(x.dtype).contiguous()
+        x2 = _rows(x)
+        others = [_rows(t) if t.dim() > 1 else t.to(x.dtype).contiguous() for t in vectors]
         out = torch.empty_like(x2)
         if x2.shape[0]:
-            self._fn("layernorm_residual")(out.data_ptr(), x2.data_ptr(), r2.data_ptr(), w.data_ptr(), b.data_ptr(),
-                                           x2.shape[0], hidden, float(eps), DTYPE_CODES[x.dtype], self._stream(x))
+            self._fn(op)(out.data_ptr(), x2.data_ptr(), *(t.data_ptr() for t in others), x2.shape[0], hidden,
+                         *tail_args, DTYPE_CODES[x.dtype], self._stream(x))
         return out.view(x.shape)
+
+    def layernorm_residual(self, x, residual, weight, bias, eps=1e-5):
+        return self._rowwise("layernorm_residual", x, (residual, weight, bias), (float(eps),))
+
+    def bias_residual_layernorm(self, x, bias, residual, weight, norm_bias, eps=1e-5):
+        return self._rowwise("bias_residual_layernorm", x, (bias, residual, weight, norm_bias), (float(eps),))
 
     def bias_gelu(self, x, bias, approximate="none"):
-        hidden = x.shape[-1]
-        x2 = x.reshape(-1, hidden).contiguous()
-        b = bias.to(x.dtype).contiguous()
-        out = torch.empty_like(x2)
-        if x2.shape[0]:
-            self._fn("bias_gelu")(out.data_ptr(), x2.data_ptr(), b.data_ptr(), x2.shape[0], hidden,
-                                  approximate == "tanh", DTYPE_CODES[x.dtype], self._stream(x))
-        return out.view(x.shape)
+        return self._rowwise("bias_gelu", x, (bias,), (approximate == "tanh",))
 
-    def attention_varlen(self, q, k, v, cu_seqlens, max_seqlen, softmax_scale):
+    def embed_layernorm(self, input_ids, position_ids, word_embeddings, position_embeddings, weight, bias, eps=1e-5):
+        return torch_ops.gather_then_layernorm(self.layernorm_residual, input_ids, position_ids, word_embeddings,
+                                               position_embeddings, weight, bias, eps)
+
+    def attention_varlen(self, q, k, v, cu_seqlens, max_seqlen, softmax_scale=None):
         fn = self._fn("attention_varlen")
         if fn is None:  # `cpu`: torch's fused SDPA, one sequence at a time, is the fastest we have
             return torch_ops.attention_varlen_sdpa(q, k, v, cu_seqlens, max_seqlen, softmax_scale)
         total, heads, head_dim = q.shape
+        scale = head_dim**-0.5 if softmax_scale is None else float(softmax_scale)
         out = torch.empty((total, heads, head_dim), dtype=q.dtype, device=q.device)
         cu = cu_seqlens.contiguous()
         if total:
             fn(out.data_ptr(), q.data_ptr(), k.data_ptr(), v.data_ptr(), cu.data_ptr(), cu.numel() - 1, heads,
-               head_dim, q.stride(0), k.stride(0), v.stride(0), int(max_seqlen), float(softmax_scale),
+               head_dim, q.stride(0), k.stride(0), v.stride(0), int(max_seqlen), scale,
                DTYPE_CODES[q.dtype], self._stream(q))
         return out
 

@@ -1,42 +1,61 @@
 """The `torch` backend: plain PyTorch, line for line the reference math, and the autograd path.
 
-Every other backend is tested against these functions (and they against an fp32 recomputation).
+Every function named after an op in ops/table.py is that op's reference (its annotated signature
+is the op's signature); every other backend is tested against them, and they against an fp64
+recomputation. The attention variants the model needs beyond the op live here too: with
+probabilities and dropout (`attention_varlen_probs`), through SDPA (`attention_varlen_sdpa`, the
+`cpu` backend's attention), and for query-only rows (`query_only_attention`).
 """
 
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
 
+from ..packing import padded_layout
 
-def layernorm_residual(x, residual, weight, bias, eps: float = 1e-5):
-    """LayerNorm(x + residual) over the last dimension."""
+
+def layernorm_residual(x: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
+                       eps: float = 1e-5) -> torch.Tensor:
+    """LayerNorm(x + residual) over the last dimension; x, residual: (..., hidden); weight, bias: (hidden,)."""
     return F.layer_norm(x + residual, (x.shape[-1],), weight, bias, eps)
 
 
-def bias_gelu(x, bias, approximate: str = "none"):
-    """GELU(x + bias); approximate="none" is the exact erf form (transformers' "gelu")."""
+def bias_residual_layernorm(x: torch.Tensor, bias: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor,
+                            norm_bias: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """LayerNorm(residual + (x + bias)) * weight + norm_bias: a Linear's output without its bias added,
+    its bias, the residual branch and the LayerNorm after them (the encoder's add & norm), fused.
+
+    x, residual: (..., hidden); bias, weight, norm_bias: (hidden,).
+    """
+    return F.layer_norm(residual + (x + bias), (x.shape[-1],), weight, norm_bias, eps)
+
+
+def bias_gelu(x: torch.Tensor, bias: torch.Tensor, approximate: str = "none") -> torch.Tensor:
+    """GELU(x + bias); approximate="none" is the exact erf form (transformers' "gelu"), "tanh" the tanh form."""
     return F.gelu(x + bias, approximate=approximate)
 
 
-def padded_layout(cu_seqlens: torch.Tensor, max_seqlen: int):
-    """Index map from a packed [T, ...] layout to [B, max_seqlen, ...].
+def attention_varlen(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_seqlens: torch.Tensor, max_seqlen: int,
+                     softmax_scale: Optional[float] = None) -> torch.Tensor:
+    """Softmax attention within each packed sequence (no mask across sequences, no padding).
 
-    Returns (gather_index [B, L] long, valid [B, L] bool). Invalid slots point at row 0 and must be masked.
+    q, k, v: (total_tokens, heads, head_dim), contiguous in (heads, head_dim); the token stride may
+    be larger (views into a fused QKV projection are accepted). cu_seqlens: (batch + 1,) int32
+    offsets into total_tokens (sequences may be empty); max_seqlen: at least the longest sequence.
+    softmax_scale defaults to 1 / sqrt(head_dim). Returns (total_tokens, heads, head_dim),
+    contiguous; rows past cu_seqlens[-1] belong to no sequence and their output is unspecified
+    (static-shape layouts put filler rows there, see ernie_m_fast.cuda_graphs).
     """
-    starts = cu_seqlens[:-1].long()
-    lengths = (cu_seqlens[1:] - cu_seqlens[:-1]).long()
-    cols = torch.arange(max_seqlen, device=cu_seqlens.device)
-    valid = cols[None, :] < lengths[:, None]
-    index = torch.where(valid, starts[:, None] + cols[None, :], torch.zeros_like(cols)[None, :])
-    return index, valid
+    return attention_varlen_probs(q, k, v, cu_seqlens, max_seqlen, softmax_scale)
 
 
-def attention_varlen(q, k, v, cu_seqlens, max_seqlen: int, softmax_scale=None, dropout_p: float = 0.0,
-                     return_probs: bool = False):
-    """softmax(q k^T * scale) v within each packed sequence.
+def attention_varlen_probs(q, k, v, cu_seqlens, max_seqlen: int, softmax_scale=None, dropout_p: float = 0.0,
+                           return_probs: bool = False):
+    """softmax(q k^T * scale) v within each packed sequence, optionally with dropout on the probabilities.
 
     q, k, v: (total_tokens, heads, head_dim); cu_seqlens: (batch + 1,) int32 offsets (zero-length
     sequences allowed; rows past cu_seqlens[-1] get zeros).
@@ -96,7 +115,9 @@ def attention_varlen_sdpa(q, k, v, cu_seqlens, max_seqlen: int, softmax_scale=No
     return out
 
 
-def embed_layernorm(input_ids, position_ids, word_embeddings, position_embeddings, weight, bias, eps: float = 1e-5):
+def embed_layernorm(input_ids: torch.Tensor, position_ids: torch.Tensor, word_embeddings: torch.Tensor,
+                    position_embeddings: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
+                    eps: float = 1e-5) -> torch.Tensor:
     """LayerNorm(word_embeddings[input_ids] + position_embeddings[position_ids]) over the hidden dimension.
 
     input_ids, position_ids: integer tensors of one shape (e.g. (total_tokens,) packed), already offset
@@ -105,3 +126,29 @@ def embed_layernorm(input_ids, position_ids, word_embeddings, position_embedding
     """
     x = F.embedding(input_ids, word_embeddings) + F.embedding(position_ids, position_embeddings)
     return F.layer_norm(x, (x.shape[-1],), weight, bias, eps)
+
+
+def gather_then_layernorm(layernorm_residual_impl, input_ids, position_ids, word_embeddings, position_embeddings,
+                          weight, bias, eps):
+    """embed_layernorm for a backend without a fused gather: torch gathers, the backend's own
+    layernorm_residual fuses the add and the LayerNorm."""
+    words = F.embedding(input_ids, word_embeddings)
+    positions = F.embedding(position_ids, position_embeddings)
+    return layernorm_residual_impl(words, positions, weight, bias, eps)
+
+
+def query_only_attention(q, k, v, cu_seqlens, max_seqlen: int, query_rows, scale: float, dropout_p: float = 0.0):
+    """Attention of query-only rows over the keyed rows of their own sequence (see ernie_m_fast.packing).
+
+    q: (E, heads, d); k, v: (T, heads, d) keyed rows; query_rows: (E,) the sequence of each query.
+    Masked keys get no weight, as in transformers.
+    """
+    index, valid = padded_layout(cu_seqlens, max_seqlen)
+    key_index, key_valid = index[query_rows], valid[query_rows]  # (E, Lk)
+    keys, values = k[key_index], v[key_index]  # (E, Lk, heads, d)
+    scores = torch.einsum("ehd,elhd->ehl", q, keys).float() * scale
+    scores = scores.masked_fill(~key_valid[:, None, :], float("-inf"))
+    probs = torch.softmax(scores, dim=-1).to(v.dtype)
+    if dropout_p > 0.0:
+        probs = F.dropout(probs, p=dropout_p, training=True)
+    return torch.einsum("ehl,elhd->ehd", probs, values)

@@ -1,23 +1,47 @@
 """Backend `triton`: the kernels in ernie_m_fast.triton_kernels (source: triton_kernels/ in the repo).
 
-Runs on CUDA tensors, and on CPU tensors only under Triton's interpreter (TRITON_INTERPRET=1), which
-is how CI proves the kernels without a GPU.
+Op `<name>` is `triton_kernels.<triton_module>.<name>`, the module named by its table entry, imported
+on first use (importing it imports triton). Runs on CUDA tensors, and on CPU tensors only under
+Triton's interpreter (TRITON_INTERPRET=1), which is how CI proves the kernels without a GPU.
 """
 
 from __future__ import annotations
 
+import importlib
+
 import torch
 
-from .backends import triton_interpreting
+from ..checks import triton_interpreting
+from .table import BY_NAME
+
+MAX_HEAD_DIM = 256  # triton_kernels/attention.py: the largest head_dim its tiles cover
+MAX_GRID_Y = 65535  # CUDA's limit on grid axis 1, which holds the attention's query blocks
+
+
+def not_supported_reasons(backend: str, op: str, args: tuple) -> list[str]:
+    """Why the triton kernels cannot run `op` on `args` (inputs already validated); empty when they can."""
+    if op != "attention_varlen":
+        return []
+    q, max_seqlen = args[0], args[4]
+    reasons = []
+    if q.shape[-1] > MAX_HEAD_DIM:
+        reasons.append(f"head_dim {q.shape[-1]} is over the triton attention's limit of {MAX_HEAD_DIM}")
+    if max_seqlen > 16 * MAX_GRID_Y:  # the smallest query tile is 16 rows
+        reasons.append(f"max_seqlen {max_seqlen} needs more than {MAX_GRID_Y} query blocks")
+    return reasons
 
 
 class TritonBackend:
     name = "triton"
 
     def __init__(self):
-        from ernie_m_fast import triton_kernels  # imports triton; an ImportError marks the backend unavailable
+        importlib.import_module("ernie_m_fast.triton_kernels")  # imports triton: ImportError = unavailable
 
-        self._k = triton_kernels
+    def __getattr__(self, op_name: str):
+        if op_name not in BY_NAME:
+            raise AttributeError(op_name)
+        module = importlib.import_module(f"ernie_m_fast.triton_kernels.{BY_NAME[op_name].triton_module}")
+        return getattr(module, op_name)
 
     def unavailable_reasons(self, device: torch.device) -> list[str]:
         if device.type == "cuda":
@@ -25,20 +49,6 @@ class TritonBackend:
         if device.type == "cpu" and triton_interpreting():
             return []
         return [f"triton runs on cuda tensors (or cpu tensors with TRITON_INTERPRET=1), not {device.type}"]
-
-    def layernorm_residual(self, x, residual, weight, bias, eps):
-        return self._k.layernorm_residual(x, residual, weight, bias, eps)
-
-    def bias_gelu(self, x, bias, approximate="none"):
-        return self._k.bias_gelu(x, bias, approximate)
-
-    def attention_varlen(self, q, k, v, cu_seqlens, max_seqlen, softmax_scale):
-        return self._k.attention_varlen(q, k, v, cu_seqlens, max_seqlen, softmax_scale)
-
-    def embed_layernorm(self, input_ids, position_ids, word_embeddings, position_embeddings, weight, bias, eps):
-        """The fused gather + add + LayerNorm (other backends gather with torch: see ops.embed_layernorm)."""
-        return self._k.embed_layernorm(input_ids, position_ids, word_embeddings, position_embeddings, weight, bias,
-                                       eps)
 
 
 def make_backend(name: str) -> TritonBackend:

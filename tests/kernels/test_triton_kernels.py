@@ -305,9 +305,10 @@ def test_embed_layernorm_rejects_bad_inputs():
     ids, pos, words, pos_table, w, b = _make_embedding(5, 30, 10, 16, torch.float32)
     with pytest.raises(ValueError, match="position_ids must lie in"):
         tk.embed_layernorm(ids, pos + 10, words, pos_table, w, b)
+    # the shared checks run once, at the ops entry (ernie_m_fast/checks.py), before the launcher
     with pytest.raises(ValueError, match="int64 or int32"):
-        tk.embed_layernorm(ids.float(), pos, words, pos_table, w, b)
+        emf.ops.embed_layernorm(ids.float(), pos, words, pos_table, w, b, backend="triton")
     with pytest.raises(ValueError, match="dtype"):
-        tk.embed_layernorm(ids, pos, words, pos_table.half(), w, b)
+        emf.ops.embed_layernorm(ids, pos, words, pos_table.half(), w, b, backend="triton")
     with pytest.raises(ValueError, match="shape"):
-        tk.embed_layernorm(ids, pos[:3], words, pos_table, w, b)
+        emf.ops.embed_layernorm(ids, pos[:3], words, pos_table, w, b, backend="triton")

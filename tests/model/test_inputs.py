@@ -95,6 +95,33 @@ def test_mask_dtypes_are_equivalent(pair):
         torch.testing.assert_close(o, outs[0], atol=0, rtol=0)
 
 
+def test_lists_and_numpy_arrays_are_accepted_as_tensors(pair):
+    """A tokenizer called without return_tensors returns lists of ints: the model takes them as is."""
+    import numpy as np
+
+    ids, mask = scenario("holes")
+    positions = torch.arange(ids.shape[1]).expand_as(ids)
+    with torch.no_grad():
+        expected = pair[1](input_ids=ids, attention_mask=mask, position_ids=positions).logits
+        from_lists = pair[1](input_ids=ids.tolist(), attention_mask=mask.tolist(), position_ids=positions.tolist())
+        from_numpy = pair[1](input_ids=ids.numpy(), attention_mask=mask.numpy(), position_ids=positions.numpy())
+        single = pair[1](input_ids=[[0, 5, 6, 2]]).logits
+    torch.testing.assert_close(from_lists.logits, expected, atol=0, rtol=0)
+    torch.testing.assert_close(from_numpy.logits, expected, atol=0, rtol=0)
+    assert single.shape == (1, 2)
+    assert np is not None
+
+
+@pytest.mark.parametrize("name", ["input_ids", "attention_mask", "position_ids"])
+def test_other_input_types_raise_type_error_naming_the_expected_type(pair, name):
+    ids, mask = scenario("right_padding")
+    inputs = {"input_ids": ids, "attention_mask": mask}
+    for bad in ("0 5 6 2", {"a": 1}, 3.5, [[0, 5], [6]]):
+        with pytest.raises(TypeError, match=f"{name} must be a torch.Tensor, a numpy array or a"):
+            pair[1](**{**inputs, name: bad})
+    _still_correct(pair)
+
+
 def test_config_rejects_bad_shapes():
     with pytest.raises(ValueError, match="not a multiple of the number of attention heads"):
         emf.ErnieMModel(emf.ErnieMConfig(hidden_size=30, num_attention_heads=4, vocab_size=10))

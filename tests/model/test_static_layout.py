@@ -12,6 +12,7 @@ import torch
 
 import ernie_m_fast as emf
 from ernie_m_fast.cuda_graphs import StaticShape, disable_cuda_graphs, enable_cuda_graphs
+from ernie_m_fast.packing import pack_batch
 from tiny import hf_model, scenario
 
 BACKENDS = emf.ops.available_backends("cpu")
@@ -27,7 +28,7 @@ def test_static_layout_matches_eager(tmp_path, backend, class_name):
         eager = model(input_ids=ids, attention_mask=mask).logits
         runner = enable_cuda_graphs(model, [StaticShape(rows=16, sequences=2, max_seqlen=16),  # too small
                                             StaticShape(rows=48, sequences=6, max_seqlen=20)])
-        static = runner.static_shape_for(model.config, ids, mask, None)
+        static = runner.layout_for(pack_batch(model.config, ids, mask, query_only="first"))
         assert static == StaticShape(rows=48, sequences=6, max_seqlen=20)
         graphed = model(input_ids=ids, attention_mask=mask).logits
         # a second batch of the same layout reuses the captured entry with new contents
@@ -52,7 +53,7 @@ def test_batches_that_fit_no_layout_run_eagerly(tmp_path):
     runner = enable_cuda_graphs(model, [StaticShape(rows=8, sequences=2, max_seqlen=8)])
     ids, mask = scenario("left_padding")
     with torch.inference_mode():
-        assert runner.static_shape_for(model.config, ids, mask, None) is None  # column 0 masked
+        assert runner.layout_for(pack_batch(model.config, ids, mask, query_only="first")) is None  # column 0 masked
         out = model(input_ids=ids, attention_mask=mask).logits
         disable_cuda_graphs(model)
         ref = model(input_ids=ids, attention_mask=mask).logits

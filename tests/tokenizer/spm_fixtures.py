@@ -1,4 +1,4 @@
-"""Small ErnieM-layout tokenizers trained on the multilingual text the tests carry.
+"""Small ErnieM-layout tokenizers trained on the multilingual text the package ships.
 
 Reusable by any test (model parity tests need a tokenizer too):
 
@@ -13,21 +13,16 @@ Training is deterministic and takes a fraction of a second; the directory holds
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-from ernie_m_fast.tiny import train_tiny_tokenizer
+from ernie_m_fast.tiny import bundled_corpus_lines, train_tiny_tokenizer
 
-CORPUS_PATH = Path(__file__).resolve().parent.parent / "data" / "multilingual.txt"
-
-
-def corpus_lines(keep_blank: bool = False) -> list[str]:
-    """Lines of tests/data/multilingual.txt, unstripped (leading/trailing spaces and tabs are test data)."""
-    lines = CORPUS_PATH.read_text(encoding="utf-8").split("\n")
-    return [line for line in lines if keep_blank or line]
+# The corpus is ernie_m_fast/data/multilingual.txt, read through the package (tests keep no copy of it):
+# its non-empty lines, unstripped (leading/trailing spaces and tabs are test data).
+corpus_lines = bundled_corpus_lines
 
 
 def build_tiny_tokenizer_dir(tmpdir: str | os.PathLike, vocab_size: int = 1000, **trainer_options) -> str:
-    """Train a sentencepiece BPE model on the carried corpus; write it in ErnieM's layout; return the dir."""
+    """Train a sentencepiece BPE model on the bundled corpus; write it in ErnieM's layout; return the dir."""
     return train_tiny_tokenizer(tmpdir, corpus_lines(), vocab_size=vocab_size, **trainer_options)
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
+from pathlib import Path
 
-from ernie_m_fast.tiny import bundled_corpus_lines, train_tiny_tokenizer
-from spm_fixtures import CORPUS_PATH, build_tiny_tokenizer_dir, corpus_lines
+from ernie_m_fast.tiny import train_tiny_tokenizer
+from spm_fixtures import build_tiny_tokenizer_dir, corpus_lines
 
 # What the issue asks the carried corpus to hold, each as a pattern that must match somewhere.
 REQUIRED_CONTENT = {
@@ -26,9 +27,14 @@ def test_corpus_covers_the_required_scripts():
     assert any(unicodedata.normalize("NFKC", ch) != ch for ch in text)  # NFKC-changed characters
 
 
-def test_packaged_corpus_is_the_test_corpus():
-    assert bundled_corpus_lines() == corpus_lines()
-    assert CORPUS_PATH.is_file()
+def test_tests_keep_no_copy_of_package_data():
+    """The tests read ernie_m_fast/data through the package; a copy under tests/ would drift from it."""
+    repo = Path(__file__).resolve().parents[2]
+    packaged = {p.read_bytes(): p for p in (repo / "ernie_m_fast" / "data").rglob("*") if p.is_file()}
+    assert packaged
+    copies = [f"{p.relative_to(repo)} copies {packaged[p.read_bytes()].relative_to(repo)}"
+              for p in (repo / "tests").rglob("*") if p.is_file() and p.suffix != ".pyc" and p.read_bytes() in packaged]
+    assert not copies
 
 
 def test_training_is_deterministic_and_in_ernie_m_layout(tmp_path):

@@ -1,10 +1,22 @@
-"""Input validation shared by every backend's launcher: one place, plain messages, before any launch."""
+"""The bottom layer of the fused ops: their input checks and the TRITON_INTERPRET flag.
+
+`ernie_m_fast.ops` validates every call here once, at its entry, before any backend runs (plain
+messages, ValueError); `triton_kernels` reads the interpreter flag from here. This module imports
+only torch, so both can depend on it without depending on each other.
+"""
 
 from __future__ import annotations
+
+import os
 
 import torch
 
 SUPPORTED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
+
+def triton_interpreting() -> bool:
+    """True when Triton runs kernels through its NumPy interpreter (TRITON_INTERPRET=1), not a GPU."""
+    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
 
 def check_float_tensor(name: str, t: torch.Tensor) -> None:
@@ -21,7 +33,7 @@ def check_same(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> No
         raise ValueError(f"{name_a} has dtype {a.dtype} but {name_b} has dtype {b.dtype}")
 
 
-def check_layernorm_residual(x, residual, weight, bias) -> None:
+def check_layernorm_residual(x, residual, weight, bias, eps=1e-5) -> None:
     check_float_tensor("x", x)
     check_float_tensor("residual", residual)
     check_same("x", x, "residual", residual)
@@ -42,7 +54,16 @@ def _check_norm_params(weight, bias, hidden: int, like_name: str, like: torch.Te
             raise ValueError(f"{name} must have shape ({hidden},), got {tuple(p.shape)}")
 
 
-def check_bias_gelu(x, bias, approximate: str) -> None:
+def check_bias_residual_layernorm(x, bias, residual, weight, norm_bias, eps=1e-5) -> None:
+    check_layernorm_residual(x, residual, weight, norm_bias)
+    check_float_tensor("bias", bias)
+    if bias.device != x.device:
+        raise ValueError(f"bias is on {bias.device} but x is on {x.device}")
+    if bias.shape != (x.shape[-1],):
+        raise ValueError(f"bias must have shape ({x.shape[-1]},), got {tuple(bias.shape)}")
+
+
+def check_bias_gelu(x, bias, approximate: str = "none") -> None:
     check_float_tensor("x", x)
     check_float_tensor("bias", bias)
     if bias.device != x.device:
@@ -53,7 +74,7 @@ def check_bias_gelu(x, bias, approximate: str) -> None:
         raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
 
 
-def check_attention_varlen(q, k, v, cu_seqlens, max_seqlen) -> None:
+def check_attention_varlen(q, k, v, cu_seqlens, max_seqlen, softmax_scale=None) -> None:
     for name, t in (("q", q), ("k", k), ("v", v)):
         check_float_tensor(name, t)
         if t.dim() != 3:
@@ -72,9 +93,11 @@ def check_attention_varlen(q, k, v, cu_seqlens, max_seqlen) -> None:
         raise ValueError("cu_seqlens must hold at least two offsets (one sequence)")
     if not isinstance(max_seqlen, int) or max_seqlen < 1:
         raise ValueError(f"max_seqlen must be a positive int, got {max_seqlen!r}")
+    if softmax_scale is not None and not isinstance(softmax_scale, (int, float)):
+        raise ValueError(f"softmax_scale must be a float or None, got {softmax_scale!r}")
 
 
-def check_embed_layernorm(input_ids, position_ids, word_embeddings, position_embeddings, weight, bias) -> None:
+def check_embed_layernorm(input_ids, position_ids, word_embeddings, position_embeddings, weight, bias, eps=1e-5) -> None:
     for name, ids in (("input_ids", input_ids), ("position_ids", position_ids)):
         if not isinstance(ids, torch.Tensor) or ids.dtype not in (torch.int64, torch.int32):
             raise ValueError(f"{name} must be an int64 or int32 tensor")

@@ -58,7 +58,7 @@ def _namespace(path: str) -> dict:
     namespace = {
         "emf": emf, "path": path,
         "x": torch.randn(3, hidden, generator=g), "residual": torch.randn(3, hidden, generator=g),
-        "weight": torch.ones(hidden), "bias": torch.zeros(hidden),
+        "weight": torch.ones(hidden), "bias": torch.zeros(hidden), "norm_bias": torch.zeros(hidden),
         "ids": torch.tensor([0, 5, 2]), "positions": torch.tensor([0, 1, 2]),
         "word_emb": torch.randn(10, hidden, generator=g), "pos_emb": torch.randn(10, hidden, generator=g),
         "q": torch.randn(5, heads, head_dim, generator=g), "k": torch.randn(5, heads, head_dim, generator=g),

@@ -6,6 +6,8 @@ import re
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+# the README's "Adding an op" walks a placeholder op through its files
+PLACEHOLDER = "my_op"
 # repo-relative paths as the docs and comments write them: a top-level folder (or a package folder
 # such as ops/), then a file or folder name; placeholders like csrc/cuda/<op>.cu are not paths
 _REFERENCE = re.compile(r"(?<![\w./-])((?:docs|csrc|triton_kernels|ernie_m_fast|tests|tools|\.ci|ops|bench|pipelines|"
@@ -29,6 +31,6 @@ def test_named_paths_exist():
     stale = []
     for path in _sources():
         for match in _REFERENCE.finditer(path.read_text(encoding="utf-8")):
-            if not _exists(match.group(1), path):
+            if PLACEHOLDER not in match.group(1) and not _exists(match.group(1), path):
                 stale.append(f"{path.relative_to(REPO)} names {match.group(1)}, which does not exist")
     assert not stale, "\n".join(stale)

@@ -13,6 +13,13 @@ from .pretrained import ErnieMPreTrainedModel
 from .tokenization import ErnieMTokenizer
 
 
+def pipeline(task: str, model=None, **kwargs):
+    """A task pipeline in transformers' conventions; see `ernie_m_fast.pipelines.pipeline`."""
+    from .pipelines import pipeline as build  # imported on first use: `import ernie_m_fast` stays as fast
+
+    return build(task, model, **kwargs)
+
+
 def build_info() -> dict:
     """How the compiled extension was built: version, cuda (bool), cuda_archs, openmp."""
     from . import _C
@@ -24,6 +31,7 @@ __all__ = [
     "__version__",
     "ops",
     "build_info",
+    "pipeline",
     "ErnieMConfig",
     "ErnieMFast",
     "ErnieMModel",

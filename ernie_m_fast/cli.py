@@ -59,7 +59,7 @@ def main(argv=None) -> int:
     info.set_defaults(func=_cmd_info)
 
     bench = sub.add_parser("bench", help="benchmarks; each prints ratios against a baseline measured in the same run")
-    bench.add_argument("what", choices=["cpu-kernels", "kernels", "tokenizer", "model", "serve"])
+    bench.add_argument("what", choices=["cpu-kernels", "kernels", "tokenizer", "model", "pipelines", "serve"])
     bench.add_argument("--repeats", type=int, default=None)
     bench.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
     bench.add_argument("--device", default=None)

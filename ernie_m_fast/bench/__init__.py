@@ -4,6 +4,7 @@
     ernie-m-fast bench cpu-kernels  # fused CPU kernels vs torch eager's separate ops
     ernie-m-fast bench kernels      # every op on every available backend vs torch eager
     ernie-m-fast bench tokenizer    # ours vs transformers' ErnieMTokenizer on 2,000 sentences
+    ernie-m-fast bench pipelines    # pipeline batching: token budget vs fixed padded batches (and transformers')
     ernie-m-fast bench serve        # the HTTP server vs the in-process model and one-at-a-time serving
 """
 
@@ -14,7 +15,8 @@ import json
 
 import torch
 
-MODULES = {"model": "model", "cpu-kernels": "cpu_kernels", "kernels": "kernels", "tokenizer": "tokenizer", "serve": "serve"}
+MODULES = {"model": "model", "cpu-kernels": "cpu_kernels", "kernels": "kernels", "tokenizer": "tokenizer",
+           "pipelines": "pipelines", "serve": "serve"}
 
 
 def run_benchmark(what: str, args) -> int:
@@ -22,7 +24,7 @@ def run_benchmark(what: str, args) -> int:
     dtype = getattr(torch, args.dtype) if getattr(args, "dtype", None) else None
     device = getattr(args, "device", None) or ("cuda" if torch.cuda.is_available() else "cpu")
     kwargs: dict = {}
-    if what == "model":
+    if what in ("model", "pipelines"):
         kwargs = {"device": device, "dtype": dtype or torch.float32}
         if args.repeats:
             kwargs["repeats"] = args.repeats

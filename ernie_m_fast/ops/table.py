@@ -28,16 +28,20 @@ from .. import checks
 from . import torch_ops
 
 
+def _like_contiguous(x, *rest):
+    return torch.empty_like(x, memory_format=torch.contiguous_format)
+
+
 @dataclasses.dataclass(frozen=True)
 class OpDef:
     name: str
     check: Callable[..., None]
-    fake: Callable[..., torch.Tensor]
-    device_arg: int
     triton_module: str  # the file in triton_kernels/ that holds `<name>`
     examples: Callable[[torch.dtype], list]
+    doc: str
+    fake: Callable[..., torch.Tensor] = _like_contiguous  # default: shaped, typed and placed like argument 0
+    device_arg: int = 0
     backward: Optional[Callable] = None
-    doc: str = ""
 
     @property
     def reference(self) -> Callable[..., torch.Tensor]:
@@ -47,10 +51,6 @@ class OpDef:
     def params(self) -> tuple:
         """((name, default or inspect.Parameter.empty), ...) of the reference's signature, in order."""
         return tuple((p.name, p.default) for p in inspect.signature(self.reference).parameters.values())
-
-
-def _like_contiguous(x, *rest):
-    return torch.empty_like(x, memory_format=torch.contiguous_format)
 
 
 def _rows(hidden: int, dtype, rows: int = 4, seed: int = 0):
@@ -95,8 +95,6 @@ OPS: tuple[OpDef, ...] = (
     OpDef(
         name="layernorm_residual",
         check=checks.check_layernorm_residual,
-        fake=_like_contiguous,
-        device_arg=0,
         triton_module="layernorm",
         examples=_layernorm_examples,
         doc="LayerNorm(x + residual) over the last dimension",
@@ -104,8 +102,6 @@ OPS: tuple[OpDef, ...] = (
     OpDef(
         name="bias_residual_layernorm",
         check=checks.check_bias_residual_layernorm,
-        fake=_like_contiguous,
-        device_arg=0,
         triton_module="bias_residual_layernorm",
         examples=_bias_residual_layernorm_examples,
         doc="LayerNorm(x + bias + residual): a Linear's bias, the residual add and the LayerNorm after it",
@@ -113,8 +109,6 @@ OPS: tuple[OpDef, ...] = (
     OpDef(
         name="bias_gelu",
         check=checks.check_bias_gelu,
-        fake=_like_contiguous,
-        device_arg=0,
         triton_module="gelu",
         examples=_bias_gelu_examples,
         doc="GELU(x + bias), exact erf form or tanh approximation",
@@ -123,7 +117,6 @@ OPS: tuple[OpDef, ...] = (
         name="attention_varlen",
         check=checks.check_attention_varlen,
         fake=lambda q, *rest: q.new_empty(q.shape),
-        device_arg=0,
         triton_module="attention",
         examples=_attention_examples,
         doc="softmax(q k^T * scale) v within each packed sequence",

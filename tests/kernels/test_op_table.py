@@ -141,3 +141,20 @@ def test_gradients_through_every_op_equal_the_references(op_name, backend):
     weights = torch.randn(op.reference(*args).shape, generator=g)
     for got, expected in zip(grads(backend), grads("torch")):
         torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_public_ops_trace_into_one_graph_with_dispatch():
+    """Binding, checks and dispatch (per-input reasons included) are plain Python that dynamo traces:
+    the public ops compile with fullgraph=True, each kernel one custom-op node."""
+    backend = "cpu" if "cpu" in BACKENDS else "torch"
+    x, r, w, b = make_rowwise((6, 32), torch.float32)
+    bias = make_rowwise((6, 32), torch.float32, seed=1)[3]
+
+    def layer_tail(x, r):
+        h = emf.ops.bias_residual_layernorm(x, bias, r, w, b, backend=backend)
+        return emf.ops.bias_gelu(h, b, "tanh", backend="auto")
+
+    torch._dynamo.reset()
+    compiled = torch.compile(layer_tail, fullgraph=True, backend="eager")
+    torch.testing.assert_close(compiled(x, r), layer_tail(x, r), atol=0, rtol=0)

@@ -1,0 +1,181 @@
+"""information-extraction: UIE-M with PaddleNLP Taskflow's semantics on ErnieMForInformationExtraction.
+
+    ie = emf.pipeline("information-extraction", model="path/to/uie-m", schema=[{"Person": ["Company"]}],
+                      schema_lang="en")
+    ie("In 1997, Steve was excited to become the CEO of Apple.")
+    # [{"Person": [{"text": "Steve", "start": 9, "end": 14, "probability": 0.99,
+    #               "relations": {"Company": [{"text": "Apple", "start": 48, "end": 53, "probability": 0.98}]}}]}]
+
+The schema is asked level by level (`uie.py` holds the semantics, as pure functions): all texts'
+prompts of one level run through the model together in token-budget batches. The head returns
+logits (transformers' API); this pipeline applies the sigmoid that PaddleNLP's UIEM applies inside
+its forward. Output, as Taskflow: a list with one dict per text (also for a single str).
+
+`span_probabilities` is the one place the model is called; a subclass (or `forward_kwargs`, passed
+to every model call) can switch in another way to compute the probabilities, e.g. Taskflow's exact
+padded-input semantics.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from ..modeling import ErnieMForInformationExtraction
+from . import uie
+from .base import Pipeline
+from .encoding import Encoded, encode_with_offsets
+
+
+class InformationExtractionPipeline(Pipeline):
+    task = "information-extraction"
+    model_class = ErnieMForInformationExtraction
+    defaults = {"schema": None, "position_prob": 0.5, "max_seq_len": None, "schema_lang": "ch"}
+    token_level = (True, True)
+
+    def _validate(self, params):
+        super()._validate(params)
+        schema = params["schema"]
+        if schema is not None and not (isinstance(schema, list) and all(isinstance(n, uie.SchemaNode) for n in schema)):
+            params["schema"] = uie.parse_schema(schema)
+        prob = params["position_prob"]
+        if not isinstance(prob, (int, float)) or isinstance(prob, bool) or not 0.0 <= prob < 1.0:
+            raise ValueError(f"position_prob must be a number in [0, 1), got {prob!r}")
+        max_seq_len = params["max_seq_len"]
+        if max_seq_len is not None and (not isinstance(max_seq_len, int) or isinstance(max_seq_len, bool)
+                                        or not 5 <= max_seq_len <= self.max_length):
+            raise ValueError(f"max_seq_len must be an int in [5, {self.max_length}] (the model's longest input), "
+                             f"got {max_seq_len!r}")
+        if params["schema_lang"] not in ("ch", "en"):
+            raise ValueError(f"schema_lang must be 'ch' or 'en', got {params['schema_lang']!r}")
+
+    def set_schema(self, schema) -> None:
+        """Replace the schema (Taskflow's `set_schema`)."""
+        self.params = self._check_params(self.params, {"schema": schema})
+
+    # ------------------------------------------------------------------ inputs
+    def _input_help(self) -> str:
+        return 'a str, a {"text": str} dict, a list of those, or an iterable of those'
+
+    def _is_single(self, inputs) -> bool:
+        return isinstance(inputs, (str, dict))
+
+    def _shape_single(self, result, params, call_kwargs):
+        return [result]  # Taskflow returns a list for a single text too
+
+    def _check_item(self, item) -> None:
+        if isinstance(item, dict):
+            if not isinstance(item.get("text"), str):
+                raise TypeError(f'an information-extraction input dict needs a str "text", got {item!r:.80}')
+            return
+        super()._check_item(item)
+
+    # ------------------------------------------------------------------ the schema, level by level
+    def _run_list(self, items, params):
+        if params["schema"] is None:
+            raise ValueError("information-extraction needs a schema: pass schema= (e.g. ['Person', {'Person': ['Company']}])")
+        texts = [item["text"] if isinstance(item, dict) else item for item in items]
+        results: list[dict] = [{} for _ in texts]
+        # (node, parents): parents[k] lists the result dicts of text k this node's prompts are built from
+        queue = [(node, None) for node in params["schema"]]
+        while queue:
+            node, parents = queue.pop(0)
+            examples = []  # (text index, prompt, where the answer goes)
+            for k, text in enumerate(texts):
+                if parents is None:
+                    examples.append((k, uie.entity_prompt(node.name), None))
+                else:
+                    for parent in parents[k]:
+                        examples.append((k, uie.relation_prompt(node.name, parent["text"], params["schema_lang"]), parent))
+            answers = self.extract([(prompt, texts[k]) for k, prompt, _ in examples], node.is_classification, params)
+            found: list[list[dict]] = [[] for _ in texts]
+            for (k, _, parent), answer in zip(examples, answers):
+                if not answer:
+                    continue
+                target = results[k] if parent is None else parent.setdefault("relations", {})
+                target.setdefault(node.name, []).extend(answer)
+                found[k].extend(answer)
+            queue.extend((child, found) for child in node.children)
+        return results
+
+    # ------------------------------------------------------------------ one level: prompts x texts
+    def extract(self, examples: list[tuple[str, str]], classification: bool, params: dict) -> list[list[dict]]:
+        """Answers for (prompt, text) pairs: per pair, the node's result list (Taskflow's shape)."""
+        if not examples:
+            return []
+        max_seq_len = params["max_seq_len"] or min(512, self.max_length)
+        prompts = sorted({prompt for prompt, _ in examples})
+        prompt_codes = dict(zip(prompts, encode_with_offsets(self.tokenizer, prompts)))
+        windows = self._windows(examples, prompt_codes, max_seq_len)
+        rows, offsets = [], []
+        for (prompt, _), text_windows in zip(examples, windows):
+            code = prompt_codes[prompt]
+            for window in text_windows:
+                rows.append(self.tokenizer.build_inputs_with_special_tokens(code.ids, window.ids))
+                offsets.append(self.tokenizer.build_offset_mapping_with_special_tokens(code.offsets, window.offsets))
+        probs = self.span_probabilities(rows, params)
+        answers, at = [], 0
+        for (prompt, text), text_windows in zip(examples, windows):
+            per_window = []
+            for window, (start_probs, end_probs), row_offsets in zip(text_windows, probs[at:], offsets[at:]):
+                spans = uie.decode_spans(start_probs, end_probs, params["position_prob"])
+                per_window.append(uie.read_spans(spans, row_offsets, prompt, text[window.start: window.end]))
+            at += len(text_windows)
+            if classification:
+                answers.append(uie.join_classification(per_window))
+            else:
+                answers.append(uie.join_extractions(per_window, [window.start for window in text_windows]))
+        return answers
+
+    def _windows(self, examples, prompt_codes: dict, max_seq_len: int) -> list[list["Window"]]:
+        """Each (prompt, text)'s windows: Taskflow's windows of `max_seq_len - len(prompt) - 3` characters,
+        except that a window whose tokens do not fit in `max_seq_len` ends before its first token that
+        does not fit, and the next window starts there."""
+        plans = []
+        for prompt, text in examples:
+            size = max_seq_len - len(prompt) - uie.SUMMARY_TOKENS
+            room = max_seq_len - len(prompt_codes[prompt].ids) - 4  # [CLS] prompt [SEP] [SEP] text [SEP]
+            if size < 1 or room < 1:
+                raise ValueError(f"the prompt {prompt!r} leaves no room for text in max_seq_len={max_seq_len}")
+            plans.append((text, size, room, uie.char_windows(text, size)))
+        # Taskflow's windows of every text in one tokenizer call; only windows after a cut are encoded alone
+        flat = [(i, s, e) for i, (text, _, _, spans) in enumerate(plans) for s, e in spans]
+        encoded = dict(zip(flat, encode_with_offsets(self.tokenizer, [plans[i][0][s:e] for i, s, e in flat])))
+        out = []
+        for i, (text, size, room, _) in enumerate(plans):
+            windows, start = [], 0
+            while True:
+                end = min(start + size, len(text))
+                code = encoded.get((i, start, end)) or encode_with_offsets(self.tokenizer, [text[start:end]])[0]
+                while len(code.ids) > room:
+                    if end == start + 1:  # one character alone makes more tokens than fit: keep what fits
+                        code = Encoded(code.ids[:room], code.offsets[:room])
+                        break
+                    end = start + max(1, code.offsets[room][0])
+                    code = encode_with_offsets(self.tokenizer, [text[start:end]])[0]
+                windows.append(Window(start, end, code.ids, code.offsets))
+                if end >= len(text):
+                    break
+                start = end
+            out.append(windows)
+        return out
+
+    def span_probabilities(self, rows: list[list[int]], params: dict) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Start and end probabilities of every token of every row (the one call into the model)."""
+        return self.run_rows(rows, params)
+
+    def _forward(self, input_ids, attention_mask, **forward_kwargs):
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask, **forward_kwargs)
+        # the head gives logits (transformers' API); PaddleNLP's UIEM applies this sigmoid in its forward
+        return torch.sigmoid(out.start_logits.float()), torch.sigmoid(out.end_logits.float())
+
+
+class Window(NamedTuple):
+    """One window of a text: its characters [start, end) and their tokens (offsets relative to start)."""
+
+    start: int
+    end: int
+    ids: list[int]
+    offsets: list[tuple[int, int]]

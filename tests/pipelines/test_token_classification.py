@@ -1,0 +1,85 @@
+"""token-classification on a model whose weights make each token's label known (conftest.HandSet),
+and on a random model for the invariants (offsets, batching, long inputs)."""
+
+from __future__ import annotations
+
+import pytest
+
+import ernie_m_fast as emf
+
+LABELS = {0: "O", 1: "B-PER", 2: "I-PER", 3: "B-LOC", 4: "I-LOC"}
+TEXT = "他们在北京和巴黎开会, the Paris capital of France."
+PARIS, FRANCE = TEXT.index("Paris"), TEXT.index("France")
+TAGGED = {"他": 1, "们": 2, "北": 3, "京": 4, "巴": 3, "黎": 4, "▁Paris": 3, "▁Fran": 3}  # "ce" of France: O
+
+
+@pytest.fixture(scope="module")
+def ner(hand_set, tokenizer):
+    classes = {tokenizer.convert_tokens_to_ids(token): label for token, label in TAGGED.items()}
+    assert 3 not in classes  # no [UNK]: every tagged token is in the tiny vocabulary
+    model = hand_set.model(emf.ErnieMForTokenClassification, classes, head_classes=[0, 1, 2, 3, 4],
+                           num_classes=5, num_labels=5, id2label=LABELS, label2id={v: k for k, v in LABELS.items()})
+    return emf.pipeline("token-classification", model=model, tokenizer=tokenizer)
+
+
+def _spans(entities, key="entity_group"):
+    return [(e[key], e["word"], e["start"], e["end"]) for e in entities]
+
+
+def test_simple_groups_b_and_i_tags(ner):
+    got = ner(TEXT, aggregation_strategy="simple")
+    assert _spans(got) == [("PER", "他们", 0, 2), ("LOC", "北京", 3, 5), ("LOC", "巴黎", 6, 8),
+                           ("LOC", "Paris", PARIS, PARIS + 5), ("LOC", "Fran", FRANCE, FRANCE + 4)]
+    assert all(0.99 < e["score"] <= 1.0 for e in got)
+
+
+def test_word_strategies_label_whole_words(ner):
+    # "France" is one word ("▁Fran" + "ce"): "first" labels it by its first token; CJK characters are words
+    first = ner(TEXT, aggregation_strategy="first")
+    assert _spans(first)[-1] == ("LOC", "France", FRANCE, FRANCE + 6)
+    assert _spans(first)[:3] == [("PER", "他们", 0, 2), ("LOC", "北京", 3, 5), ("LOC", "巴黎", 6, 8)]
+    for strategy in ("average", "max"):  # words whose tokens agree come out the same under every strategy
+        assert _spans(ner(TEXT, aggregation_strategy=strategy))[:4] == _spans(first)[:4]
+
+
+def test_none_gives_every_tagged_token_with_its_index(ner, tokenizer):
+    got = ner(TEXT)
+    tokens = tokenizer.tokenize(TEXT)
+    assert [(e["entity"], e["index"]) for e in got] == [
+        (LABELS[TAGGED[tokens[i - 1]]], i) for i in range(1, len(tokens) + 1) if tokens[i - 1] in TAGGED]
+    assert all(TEXT[e["start"]:e["end"]] == e["word"] for e in got)
+    everything = ner(TEXT, ignore_labels=[])
+    assert len(everything) == len(tokens) and {e["entity"] for e in everything} >= {"O"}
+
+
+def test_long_text_windows_find_every_entity(ner):
+    # 20 copies: ~330 tokens against a window of 62; entities sit on window edges somewhere
+    text = " ".join(["他们在北京。"] * 20)
+    got = ner(text, aggregation_strategy="simple")
+    expected = [(g, w) for _ in range(20) for g, w in (("PER", "他们"), ("LOC", "北京"))]
+    assert [(e["entity_group"], e["word"]) for e in got] == expected
+    assert all(text[e["start"]:e["end"]] == e["word"] for e in got)
+    assert ner(text, aggregation_strategy="simple", stride=0) == got  # no overlap: same tags here
+    assert [e["index"] for e in ner(text)] == sorted(e["index"] for e in ner(text))
+
+
+def test_batches_equal_one_by_one(checkpoint, close):
+    ner = emf.pipeline("ner", model=checkpoint("ErnieMForTokenClassification", num_labels=5, id2label=LABELS,
+                                               label2id={v: k for k, v in LABELS.items()}))
+    texts = [TEXT, "Ｆｕｌｌ－ｗｉｄｔｈ ＡＢＣ words", "", "x" * 300, "你好 world …"]
+    for strategy in ("none", "simple", "first", "average", "max"):
+        alone = [ner(t, aggregation_strategy=strategy) for t in texts]
+        close(ner(texts, aggregation_strategy=strategy, max_tokens=40), alone)
+        for text, entities in zip(texts, alone):
+            for e in entities:
+                assert text[e["start"]:e["end"]] == e["word"]
+    assert ner("") == []
+
+
+def test_bad_arguments(ner):
+    with pytest.raises(ValueError, match="aggregation_strategy"):
+        ner(TEXT, aggregation_strategy="mean")
+    with pytest.raises(ValueError, match="stride"):
+        ner(TEXT, stride=100)
+    with pytest.raises(TypeError, match="needs an ernie_m_fast ErnieMForTokenClassification"):
+        emf.pipeline("ner", model=emf.ErnieMModel(emf.ErnieMConfig(vocab_size=10)), tokenizer=ner.tokenizer)

@@ -3,8 +3,8 @@
     POST /embed           {inputs, truncate, truncation_direction, normalize, dimensions} -> [[float]]
     POST /predict         {inputs, truncate, truncation_direction, raw_scores} -> [{score, label}] | [[...]]
     POST /tokenize        {inputs, add_special_tokens} -> [[{id, text, special, start, stop}]]
-    POST /extract         {inputs, schema} -> UIE-M results per input
-    POST /token-classify  {inputs, aggregation_strategy} -> entities per input
+    POST /extract         {inputs, schema, position_prob, schema_lang} -> UIE-M results, one per input
+    POST /token-classify  {inputs, aggregation_strategy, ignore_labels} -> entities, one list per input
     GET  /health /info /metrics, OpenAPI at /docs
 
 Everything in front of the routes (API key, payload limit, draining, the in-flight limit, metrics
@@ -385,21 +385,37 @@ def create_app(settings: ServerSettings, load_in_background: bool = True) -> Fas
         state.metrics.inputs.labels("/tokenize").inc(len(texts))
         return _json(body)
 
+    async def run_pipeline(route: str, needs: str, texts: list, **task_args):
+        engine = state.ready_engine()
+        if engine.pipeline is None or engine.pipeline.task != needs:
+            raise errors.wrong_task(route, engine.task, needs)
+
+        def call():
+            try:
+                return engine.pipeline(texts, **task_args)
+            except (ValueError, TypeError) as exc:  # the pipeline refused these arguments
+                raise errors.ApiError(422, errors.VALIDATION, str(exc)) from exc
+
+        results = await state.batcher.call(call)
+        state.metrics.inputs.labels(route).inc(len(texts))
+        return _json(results)
+
     @app.post("/extract", responses=error_docs)
     async def extract(request: schemas.ExtractRequest):
-        """UIE-M information extraction (needs an information-extraction checkpoint)."""
-        engine = state.ready_engine()
-        texts, single = _texts(request.inputs, settings.max_client_batch_size)
+        """UIE-M information extraction (an information-extraction checkpoint): one result per input,
+        PaddleNLP Taskflow's shape ({label: [{text, start, end, probability, relations}]})."""
+        texts, _ = _texts(request.inputs, settings.max_client_batch_size)
         check_schema(request.schema_)
-        raise errors.ApiError(501, "not_implemented", "/extract is pending: it will run ernie_m_fast.pipeline("
-                                                      "'information-extraction'), which has not landed yet")
+        return await run_pipeline("/extract", "information-extraction", texts, schema=request.schema_,
+                                  position_prob=request.position_prob, schema_lang=request.schema_lang)
 
     @app.post("/token-classify", responses=error_docs)
     async def token_classify(request: schemas.TokenClassifyRequest):
-        """Named entities per input (needs a token-classification checkpoint)."""
-        engine = state.ready_engine()
-        texts, single = _texts(request.inputs, settings.max_client_batch_size)
-        raise errors.ApiError(501, "not_implemented", "/token-classify is pending: it will run ernie_m_fast.pipeline("
-                                                      "'token-classification'), which has not landed yet")
+        """Entities per input (a token-classification checkpoint), transformers' token-classification
+        shape: [{entity | entity_group, score, word, start, end}] with character offsets."""
+        texts, _ = _texts(request.inputs, settings.max_client_batch_size)
+        return await run_pipeline("/token-classify", "token-classification", texts,
+                                  aggregation_strategy=request.aggregation_strategy,
+                                  ignore_labels=request.ignore_labels)
 
     return app

@@ -7,6 +7,8 @@ Kinds of work (each a batch of token-id lists, one list per input):
   default is the checkpoint's `1_Pooling/config.json` when it has one, else `cls` (TEI's default for
   BERT-like models). Any checkpoint can embed: a head's encoder is used without its head.
 - "predict": a sequence-classification checkpoint's logits.
+/extract and /token-classify run whole requests through `ernie_m_fast.pipeline("information-extraction"
+| "token-classification")` (UIE-M and NER decoding live there, batched by the same token budget).
 
 Execution is padding-free: batches are handed to the model as a padded [batch, longest] id tensor
 with its attention mask, and the model packs the real tokens before any layer runs, so the
@@ -39,6 +41,8 @@ _TASK_OF_CLASS = {
     ErnieMForTokenClassification: "token-classify",
     ErnieMForInformationExtraction: "extract",
 }
+# the ernie_m_fast.pipeline task that answers /extract and /token-classify
+_PIPELINE_TASK = {"extract": "information-extraction", "token-classify": "token-classification"}
 # the class `ErnieMFast.from_pretrained(task=...)` loads for each explicit task
 _MODEL_TASK = {"embed": "base", "predict": "sequence-classification", "token-classify": "token-classification",
                "extract": "information-extraction"}
@@ -124,7 +128,12 @@ class Engine:
 
             # on a CPU device the same layouts run eagerly (cuda_graphs' documented test path)
             enable_cuda_graphs(self.model, serving_layouts(settings.max_batch_tokens, self.max_input_length))
-        self.pipeline = None  # extract / token-classify run through ernie_m_fast.pipeline (see app)
+        self.pipeline = None
+        if self.task in _PIPELINE_TASK:  # whole requests through the task pipeline, on the model thread
+            from ..pipelines import pipeline
+
+            self.pipeline = pipeline(_PIPELINE_TASK[self.task], model=self.model, tokenizer=self.tokenizer,
+                                     max_tokens=settings.max_batch_tokens)
 
     # ------------------------------------------------------------------ info
     def info(self) -> dict:

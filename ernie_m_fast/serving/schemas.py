@@ -44,14 +44,17 @@ class ExtractRequest(BaseModel):
     {label: [relation labels]} nested)."""
 
     model_config = _STRICT
-    inputs: Union[str, list[str]] = Field(examples=["2月8日上午北京冬奥会自由式滑雪女子大跳台决赛中中国选手谷爱凌以188.25分获得金牌！"])
-    schema_: Any = Field(alias="schema", examples=[["时间", "选手", "赛事名称"]])
+    inputs: Union[str, list[str]] = Field(examples=["In 1997, Steve was excited to become the CEO of Apple."])
+    schema_: Any = Field(alias="schema", examples=[[{"Person": ["Company"]}]])
+    position_prob: float = Field(0.5, ge=0.0, lt=1.0, description="spans above this start/end probability")
+    schema_lang: Literal["ch", "en"] = Field("ch", description="the language of the prompts Taskflow builds")
 
 
 class TokenClassifyRequest(BaseModel):
     model_config = _STRICT
     inputs: Union[str, list[str]] = Field(examples=["Angela Merkel lives in Berlin."])
-    aggregation_strategy: Literal["none", "simple", "first", "average", "max"] = "simple"
+    aggregation_strategy: Literal["none", "simple", "first", "average", "max"] = "none"
+    ignore_labels: Optional[list[str]] = Field(None, description="labels left out; default [\"O\"]")
 
 
 class Prediction(BaseModel):

@@ -35,3 +35,13 @@ def start_server(tmp_path_factory):
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def ner_dir(tmp_path_factory):
+    return build_checkpoint(tmp_path_factory.mktemp("ner"), "ner", seed=2)
+
+
+@pytest.fixture(scope="session")
+def uie_dir(tmp_path_factory):
+    return build_checkpoint(tmp_path_factory.mktemp("uie"), "uie", seed=3)

@@ -25,15 +25,24 @@ MAX_POSITIONS = 66  # inputs up to 64 tokens
 API_KEY = "test-key-123"
 
 
+NER_LABELS = {0: "O", 1: "B-PER", 2: "I-PER", 3: "B-LOC", 4: "I-LOC"}
+HEADS = {  # head -> (class name, config extras)
+    "base": ("ErnieMModel", {}),
+    "classifier": ("ErnieMForSequenceClassification", {"id2label": LABELS}),
+    "ner": ("ErnieMForTokenClassification", {"id2label": NER_LABELS}),
+    "uie": ("ErnieMForInformationExtraction", {}),
+}
+
+
 def build_checkpoint(path, head: str, seed: int = 0) -> str:
-    """A small random ErnieM checkpoint with a tiny tokenizer beside it: `base` or `classifier`."""
+    """A small random ErnieM checkpoint with a tiny tokenizer beside it; `head` is a key of HEADS."""
     train_tiny_tokenizer(path)
     vocab = len(emf.ErnieMTokenizer.from_pretrained(path))
-    extra = {"id2label": LABELS} if head == "classifier" else {}
+    class_name, extra = HEADS[head]
     config = emf.ErnieMConfig(vocab_size=vocab, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                               intermediate_size=64, max_position_embeddings=MAX_POSITIONS, **extra)
     torch.manual_seed(seed)
-    model = (emf.ErnieMForSequenceClassification if head == "classifier" else emf.ErnieMModel)(config)
+    model = getattr(emf, class_name)(config)
     with torch.no_grad():  # non-trivial biases and norms, so outputs differ clearly between inputs
         for name, p in model.named_parameters():
             if name.endswith("bias") or "norm" in name:

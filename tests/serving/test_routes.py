@@ -224,12 +224,6 @@ def test_429_when_the_in_flight_limit_is_reached(server):
     assert server.request("POST", "/embed", {"inputs": "a"})[0] == 200
 
 
-def test_501_for_routes_whose_pipeline_is_pending(server):
-    response = server.request("POST", "/extract", {"inputs": "a", "schema": ["x"]})
-    assert_error(response, 501, "not_implemented")
-    assert_error(server.request("POST", "/token-classify", {"inputs": "a"}), 501, "not_implemented")
-
-
 def test_server_is_still_up_after_all_of_it(server, direct):
     assert server.proc.poll() is None
     assert server.request("GET", "/health", auth=False)[0] == 200

@@ -1,4 +1,4 @@
-// Argument checks of every compiled launcher binding (csrc/cpu, csrc/cuda/bind_cuda.cpp): one place,
+// Argument checks of every compiled launcher binding (csrc/cpu, csrc/cuda): one place,
 // plain messages naming the op, thrown as pybind11::value_error (Python's ValueError) before any work.
 // The Python side has already validated tensors (ernie_m_fast/checks.py); these guard the raw
 // pointers and sizes at the C++ boundary.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -34,13 +35,29 @@ def test_default_cuda_archs_cover_sm80_and_sm90():
     assert {"80", "90"} <= archs, f"cuda_archs {info['cuda_archs']!r} must cover 80 and 90"
 
 
+# each csrc/cuda/<op>.cu binds its own launcher as `cuda_<op>` (EMF_BIND); kernel_limits.cu binds cuda_limits
+_CUDA_OPS = sorted(p.stem for p in (Path(__file__).parents[1] / "csrc" / "cuda").glob("*.cu") if p.stem != "kernel_limits")
+
+
+def _assert_binds_each_cuda_op_once(module):
+    assert _CUDA_OPS, "no csrc/cuda/*.cu found next to the tests"
+    for name in [f"cuda_{op}" for op in _CUDA_OPS] + ["cuda_limits"]:
+        assert hasattr(module, name), f"{module.__name__} has no {name}"
+        # pybind11 chains a second m.def of the same name as an overload
+        assert "Overloaded function" not in getattr(module, name).__doc__, f"{name} is bound more than once"
+
+
 def test_cuda_build_exposes_the_launchers():
     from ernie_m_fast import _C
 
     if not _C.build_info()["cuda"]:
         pytest.skip("built without CUDA")
-    for name in ("cuda_layernorm_residual", "cuda_bias_gelu", "cuda_attention_varlen"):
-        assert hasattr(_C, name), name
+    _assert_binds_each_cuda_op_once(_C)
+
+
+def test_sim_build_exposes_the_same_launchers():
+    _sim = pytest.importorskip("ernie_m_fast._sim", reason="ernie_m_fast._sim is not built (ERNIE_M_FAST_SIM=OFF)")
+    _assert_binds_each_cuda_op_once(_sim)
 
 
 def test_sim_module_is_built():

@@ -5,8 +5,8 @@
 // Traffic: read x and residual, write out (3 * rows * hidden elements); torch eager's bias add,
 // residual add and layer_norm move 7. Per row, s = x + bias + residual is formed in fp32 into a
 // thread-private buffer (L1/L2-resident); the statistics are exact two-pass over that buffer (mean,
-// then centred squares), each summed in kLanes independent partial sums so the rounding error grows
-// with hidden / kLanes rather than hidden; a last pass writes the normalised row in the storage type.
+// then centred squares), each a blocked sum (cpu_common.h) whose rounding error does not grow with
+// hidden; a last pass writes the normalised row in the storage type.
 #include <cmath>
 #include <vector>
 
@@ -17,41 +17,24 @@ namespace emf {
 namespace cpu {
 namespace {
 
-constexpr int64_t kLanes = 16;  // partial sums per reduction: one AVX-512 register of fp32
-
-// Sum of f(i) over [0, n) in kLanes interleaved partial sums, combined pairwise.
-template <class F>
-EMF_INLINE float lane_sum(int64_t n, F&& f) {
-  float part[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-#pragma omp simd
-    for (int64_t l = 0; l < kLanes; ++l) part[l] += f(i + l);
-  }
-  for (int64_t l = 0; i + l < n; ++l) part[l] += f(i + l);
-  for (int64_t width = kLanes / 2; width > 0; width /= 2)
-    for (int64_t l = 0; l < width; ++l) part[l] += part[l + width];
-  return part[0];
-}
-
 template <typename T>
 struct BiasResidualLayerNorm {
   // x, residual, out: [rows, hidden]; bias, weight, norm_bias: [hidden] in fp32; row: [hidden] scratch.
   static EMF_INLINE void rows(const T* __restrict x, const float* __restrict bias, const T* __restrict residual,
                               const float* __restrict weight, const float* __restrict norm_bias, T* __restrict out,
                               float* __restrict row, int64_t hidden, float eps, int64_t first, int64_t end) {
-    const float inv_hidden = 1.0f / static_cast<float>(hidden);
+    const double n = static_cast<double>(hidden);
     for (int64_t r = first; r < end; ++r) {
       const T* __restrict xr = x + r * hidden;
       const T* __restrict rr = residual + r * hidden;
       T* __restrict outr = out + r * hidden;
 #pragma omp simd
       for (int64_t i = 0; i < hidden; ++i) row[i] = (load(xr[i]) + bias[i]) + load(rr[i]);
-      const float mean = lane_sum(hidden, [&](int64_t i) { return row[i]; }) * inv_hidden;
-      const float variance = lane_sum(hidden, [&](int64_t i) {
-                               const float d = row[i] - mean;
-                               return d * d;
-                             }) * inv_hidden;
+      const float mean = static_cast<float>(blocked_sum(hidden, [&](int64_t i) EMF_INLINE_LAMBDA { return row[i]; }) / n);
+      const float variance = static_cast<float>(blocked_sum(hidden, [&](int64_t i) EMF_INLINE_LAMBDA {
+                                                  const float d = row[i] - mean;
+                                                  return d * d;
+                                                }) / n);
       const float rstd = 1.0f / std::sqrt(variance + eps);
 #pragma omp simd
       for (int64_t i = 0; i < hidden; ++i) outr[i] = store<T>((row[i] - mean) * rstd * weight[i] + norm_bias[i]);

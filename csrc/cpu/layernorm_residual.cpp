@@ -5,6 +5,7 @@
 // (L1/L2-resident) while the mean and variance are accumulated (shifted one-pass sums, with an exact
 // two-pass fallback over the buffer, see below); a last pass over the buffer writes the normalised
 // row in the storage type.
+// Row sums are blocked (cpu_common.h, blocked_sum): the error does not grow with the width.
 #include <cmath>
 #include <vector>
 
@@ -23,7 +24,6 @@ struct LayerNormResidual {
   static EMF_INLINE void rows(const T* __restrict x, const T* __restrict residual, const float* __restrict weight,
                               const float* __restrict bias, T* __restrict out, float* __restrict row, int64_t hidden,
                               float eps, int64_t first, int64_t end) {
-    const float inv_hidden = 1.0f / static_cast<float>(hidden);
     for (int64_t r = first; r < end; ++r) {
       const T* __restrict xr = x + r * hidden;
       const T* __restrict rr = residual + r * hidden;
@@ -39,28 +39,34 @@ struct LayerNormResidual {
       for (int64_t i = 0; i < shift_count; ++i) shift += load(xr[i]) + load(rr[i]);
       shift /= static_cast<float>(shift_count);
 
-      float sum_d = 0.0f, sum_d2 = 0.0f;
-#pragma omp simd reduction(+ : sum_d, sum_d2)
-      for (int64_t i = 0; i < hidden; ++i) {
-        const float s = load(xr[i]) + load(rr[i]);
-        row[i] = s;
-        const float d = s - shift;
-        sum_d += d;
-        sum_d2 += d * d;
-      }
-      const float mean_d = sum_d * inv_hidden;
-      const float mean = shift + mean_d;
-      float variance = sum_d2 * inv_hidden - mean_d * mean_d;
-
-      if (!(mean_d * mean_d <= 0.125f * (sum_d2 * inv_hidden))) {
-        // Pass 2 (buffer, rare): exact centring.
-        float squares = 0.0f;
-#pragma omp simd reduction(+ : squares)
-        for (int64_t i = 0; i < hidden; ++i) {
-          const float d = row[i] - mean;
-          squares += d * d;
+      // blocked_sum's scheme, for two sums at once and the row buffer written in the same pass.
+      double sum_d = 0.0, sum_d2 = 0.0;
+      for (int64_t i0 = 0; i0 < hidden; i0 += kSumBlock) {
+        const int64_t i1 = i0 + kSumBlock < hidden ? i0 + kSumBlock : hidden;
+        float block_d = 0.0f, block_d2 = 0.0f;
+#pragma omp simd reduction(+ : block_d, block_d2)
+        for (int64_t i = i0; i < i1; ++i) {
+          const float s = load(xr[i]) + load(rr[i]);
+          row[i] = s;
+          const float d = s - shift;
+          block_d += d;
+          block_d2 += d * d;
         }
-        variance = squares * inv_hidden;
+        sum_d += block_d;
+        sum_d2 += block_d2;
+      }
+      const double mean_d = sum_d / static_cast<double>(hidden);
+      const double mean_d2 = sum_d2 / static_cast<double>(hidden);
+      const float mean = static_cast<float>(shift + mean_d);
+      float variance = static_cast<float>(mean_d2 - mean_d * mean_d);
+
+      if (!(mean_d * mean_d <= 0.125 * mean_d2)) {
+        // Pass 2 (buffer, rare): exact centring.
+        const double squares = blocked_sum(hidden, [&](int64_t i) EMF_INLINE_LAMBDA {
+          const float d = row[i] - mean;
+          return d * d;
+        });
+        variance = static_cast<float>(squares / static_cast<double>(hidden));
       }
       const float rstd = 1.0f / std::sqrt(variance + eps);
 

@@ -15,7 +15,7 @@
 
 #include "cuda_compat.h"
 #include "dispatch.h"
-#include "launchers.h"
+#include "binding.h"
 
 namespace emf {
 
@@ -250,6 +250,8 @@ cudaError_t launch_attention(void* out, const void* q, const void* k, const void
 }  // namespace
 
 namespace cuda {
+// q, k, v: (total, heads, head_dim), contiguous in (heads, head_dim), token strides in elements;
+// out: (total, heads, head_dim) contiguous; cu_seqlens: (batch + 1,) int32, device memory.
 cudaError_t attention_varlen(void* out, const void* q, const void* k, const void* v, const int32_t* cu_seqlens,
                              int64_t batch, int64_t heads, int64_t head_dim, int64_t q_stride, int64_t k_stride,
                              int64_t v_stride, int64_t max_seqlen, float softmax_scale, int dtype,
@@ -269,3 +271,40 @@ cudaError_t attention_varlen(void* out, const void* q, const void* k, const void
 }
 }  // namespace cuda
 }  // namespace emf
+
+EMF_BIND(m) {
+  namespace py = pybind11;
+  using namespace emf::cuda;
+  using emf::require;
+  m.def(
+      "cuda_attention_varlen",
+      [](uintptr_t out, uintptr_t q, uintptr_t k, uintptr_t v, uintptr_t cu_seqlens, int64_t batch, int64_t heads,
+         int64_t head_dim, int64_t q_stride, int64_t k_stride, int64_t v_stride, int64_t max_seqlen,
+         double softmax_scale, int dtype, uintptr_t stream) {
+        const char* op = "attention_varlen";
+        emf::checked_dtype(dtype);
+        const std::string grid_max = std::to_string(kMaxGridYZ);
+        require(batch >= 1 && batch <= kMaxGridYZ,
+                std::string(op) + ": batch must be in [1, " + grid_max + "], got " + std::to_string(batch));
+        require(heads >= 1 && heads <= kMaxGridYZ,
+                std::string(op) + ": heads must be in [1, " + grid_max + "], got " + std::to_string(heads));
+        require(head_dim >= 1 && head_dim <= kMaxHeadDim,
+                std::string(op) + ": head_dim must be in [1, " + std::to_string(kMaxHeadDim) + "], got " +
+                    std::to_string(head_dim));
+        for (int64_t stride : {q_stride, k_stride, v_stride})
+          require(stride >= heads * head_dim && stride <= kMaxInt,
+                  std::string(op) + ": token strides must be at least heads * head_dim, got " + std::to_string(stride));
+        require(max_seqlen >= 1 && max_seqlen <= kMaxInt,
+                std::string(op) + ": max_seqlen must be >= 1, got " + std::to_string(max_seqlen));
+        check_pointers(op, {{"out", out}, {"q", q}, {"k", k}, {"v", v}, {"cu_seqlens", cu_seqlens}});
+        launch(op, [&] {
+          return attention_varlen(ptr<void>(out), ptr<const void>(q), ptr<const void>(k), ptr<const void>(v),
+                                  ptr<const int32_t>(cu_seqlens), batch, heads, head_dim, q_stride, k_stride,
+                                  v_stride, max_seqlen, static_cast<float>(softmax_scale), dtype, as_stream(stream));
+        });
+      },
+      py::arg("out"), py::arg("q"), py::arg("k"), py::arg("v"), py::arg("cu_seqlens"), py::arg("batch"),
+      py::arg("heads"), py::arg("head_dim"), py::arg("q_stride"), py::arg("k_stride"), py::arg("v_stride"),
+      py::arg("max_seqlen"), py::arg("softmax_scale"), py::arg("dtype"), py::arg("stream"),
+      "softmax(q k^T * scale) v within each packed sequence; q/k/v (total, heads, head_dim) with token strides");
+}

@@ -4,7 +4,7 @@
 // pointers are 16-byte aligned, a scalar tail, fp32 maths.
 #include "cuda_compat.h"
 #include "dispatch.h"
-#include "launchers.h"
+#include "binding.h"
 
 namespace emf {
 
@@ -36,6 +36,7 @@ bias_gelu_kernel(T* __restrict__ out, const T* __restrict__ x, const T* __restri
 }
 
 namespace cuda {
+// out, x: (rows, hidden) contiguous; bias: (hidden,). out = gelu(x + bias), erf form or tanh form.
 cudaError_t bias_gelu(void* out, const void* x, const void* bias, int64_t rows, int64_t hidden, bool tanh_approx,
                       int dtype, cudaStream_t stream) {
   if (rows == 0) return cudaSuccess;
@@ -49,3 +50,24 @@ cudaError_t bias_gelu(void* out, const void* x, const void* bias, int64_t rows, 
 }
 }  // namespace cuda
 }  // namespace emf
+
+EMF_BIND(m) {
+  namespace py = pybind11;
+  using namespace emf::cuda;
+  m.def(
+      "cuda_bias_gelu",
+      [](uintptr_t out, uintptr_t x, uintptr_t bias, int64_t rows, int64_t hidden, bool tanh_approx, int dtype,
+         uintptr_t stream) {
+        const char* op = "bias_gelu";
+        emf::checked_dtype(dtype);
+        check_rows(op, rows, hidden, kMaxInt);
+        if (rows == 0) return;
+        check_pointers(op, {{"out", out}, {"x", x}, {"bias", bias}});
+        launch(op, [&] {
+          return bias_gelu(ptr<void>(out), ptr<const void>(x), ptr<const void>(bias), rows, hidden, tanh_approx,
+                           dtype, as_stream(stream));
+        });
+      },
+      py::arg("out"), py::arg("x"), py::arg("bias"), py::arg("rows"), py::arg("hidden"), py::arg("tanh"),
+      py::arg("dtype"), py::arg("stream"), "out = gelu(x + bias); pointers to (rows, hidden) / (hidden,) contiguous data");
+}

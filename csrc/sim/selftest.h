@@ -22,5 +22,10 @@ cudaError_t broken(int mode);
 cudaError_t wmma_16x16x16(float* d, const void* a, const void* b, int dtype, bool a_col_major, bool b_col_major);
 // out[i] = (T) in[i] for dtype 1 or 2: the emulation's float -> half / bfloat16 conversions.
 cudaError_t convert(void* out, const float* in, int64_t n, int dtype);
+// 64 threads; out[t] = the sum of the other warp's tile values over two steps, each read before a warp
+// collective and overwritten after it; with_barrier adds the loop-top __syncthreads that makes it correct.
+cudaError_t warp_race(float* out, bool with_barrier);
+// `blocks` blocks of 32 threads; even blocks write their static __shared__ slots, every block reads them.
+cudaError_t stale_static_shared(float* out, int blocks);
 }  // namespace simtest
 }  // namespace emf

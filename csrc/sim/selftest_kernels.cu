@@ -146,5 +146,44 @@ cudaError_t convert(void* out, const float* in, int64_t n, int dtype) {
   return cudaGetLastError();
 }
 
+// Two warps swap halves of a shared tile twice. The read of the other warp's half sits before a warp
+// collective and the next write after it, so in lockstep every warp has read before any warp writes
+// again and the race never shows; a warp that runs ahead to the barrier overwrites its half first.
+__global__ void warp_race_kernel(float* out, bool with_barrier) {
+  __shared__ float tile[64];
+  const int t = threadIdx.x;
+  float acc = 0.f;
+  for (int step = 1; step <= 2; ++step) {
+    if (with_barrier) __syncthreads();  // nobody still reads the previous step's tile
+    tile[t] = static_cast<float>(step * 100 + t);
+    __syncthreads();
+    const float other = tile[(t + 32) % 64];
+    acc += __shfl_xor_sync(0xffffffffu, other, 1);
+  }
+  out[t] = acc;
+}
+
+cudaError_t warp_race(float* out, bool with_barrier) {
+  auto kernel = &warp_race_kernel;
+  EMF_LAUNCH(kernel, dim3(1), dim3(64), 0, nullptr, out, with_barrier);
+  return cudaGetLastError();
+}
+
+// Block b writes its static shared slots only when b is even, then every block reads them: odd blocks
+// must see the poison (NaN), not what the previous block left there.
+__global__ void stale_static_shared_kernel(float* out) {
+  __shared__ float slots[32];
+  const int t = threadIdx.x;
+  if (blockIdx.x % 2 == 0) slots[t] = static_cast<float>(blockIdx.x * 32 + t);
+  __syncthreads();
+  out[blockIdx.x * 32 + t] = slots[t];
+}
+
+cudaError_t stale_static_shared(float* out, int blocks) {
+  auto kernel = &stale_static_shared_kernel;
+  EMF_LAUNCH(kernel, dim3(blocks), dim3(32), 0, nullptr, out);
+  return cudaGetLastError();
+}
+
 }  // namespace simtest
 }  // namespace emf

@@ -10,14 +10,20 @@
 // - Threads: every thread of a block is a fiber with its own stack (x86-64 / AArch64: a few
 //   instructions of register save/restore; elsewhere ucontext). A fiber runs until it reaches a
 //   barrier or a warp collective, so threads really interleave there: code that reads another
-//   thread's shared-memory write without the barrier in between sees the stale value (the scheduler
-//   runs threads in index order by default, so thread 0 runs ahead of the writers; reverse and seeded
-//   random orders are selectable, see emf_sim::set_schedule). A barrier nobody can
+//   thread's shared-memory write without the barrier in between sees the stale value. Two kinds of
+//   schedule (emf_sim::set_schedule): lockstep passes, each resuming every runnable thread once (so
+//   warps advance one collective per pass together), and run-ahead, where one warp runs through its
+//   warp collectives (__syncwarp, shuffles, mma_sync) until all its lanes reach a block barrier or
+//   exit before the next warp starts, exposing races between warps whose two sides sit between
+//   collectives; each in forward, reverse or seeded random order of threads and warps. A barrier nobody can
 //   complete (divergent __syncthreads, a shuffle whose mask names a lane that went elsewhere or exited)
 //   is reported as a deadlock, with every thread's state, instead of hanging.
 // - Built-ins: threadIdx, blockIdx, blockDim, gridDim, warpSize; __global__/__device__/__host__/
 //   __forceinline__/__launch_bounds__/__align__/__restrict__; __shared__ (static: one copy per block,
-//   as block-scope thread_local storage shared by the block's fibers; dynamic: `extern __shared__`
+//   as block-scope thread_local storage shared by the block's fibers, filled with 0xFF bytes when the
+//   block's first thread reaches the declaration (sim.cmake rewrites each static declaration to call
+//   emf_sim::poison_static_shared), so a read before any write, or of the previous block's values,
+//   shows up as NaN; dynamic: `extern __shared__`
 //   arrays named emf_smem declared inside namespace emf, filled with 0xFF bytes (NaN) at every block
 //   start so reads of unwritten shared memory show up, and checked after the block for writes past
 //   the size the launch requested).
@@ -43,8 +49,8 @@
 // Limits: no global-memory races are detected (blocks run one at a time, so inter-block races never
 // show); no atomics, cooperative groups, PTX/inline asm, cp.async, TMA, wgmma, textures, or memory
 // fences beyond what barriers imply; timing-dependent behaviour (e.g. warp-synchronous code without
-// __syncwarp) is exposed only for the orders the scheduler tries. Static __shared__ arrays are not
-// poisoned (only dynamic shared memory is) and keep their contents from block to block. Threads switch
+// __syncwarp) is exposed only for the orders the scheduler tries. Static __shared__ variables must be
+// declared one per statement inside a function (the rewrite refuses anything else). Threads switch
 // only at barriers and warp collectives, so code between two of them runs atomically per thread. The
 // hardware intrinsics' reduced precision (__expf) is not reproduced. Blocks run serially (no speed-up
 // from host cores): fine for tests, not a way to run models.
@@ -239,6 +245,9 @@ struct Block {
   dim3 block_dim, grid_dim;
   Fiber* fibers = nullptr;
   int nthreads = 0, live = 0, at_barrier = 0;
+  unsigned barrier_generation = 0;  // counts released __syncthreads (run-ahead schedules stop a warp there)
+  const void* poisoned[16] = {};    // static __shared__ variables already poisoned in this block
+  int npoisoned = 0;
   Fiber* current = nullptr;
   std::string error;  // set by a fiber that failed; the launch reports it
 };
@@ -257,6 +266,19 @@ inline void release_block_barrier() {
   for (int i = 0; i < b.nthreads; ++i)
     if (b.fibers[i].state == State::AtBlockBarrier) b.fibers[i].state = State::Runnable;
   b.at_barrier = 0;
+  ++b.barrier_generation;
+}
+
+// Called by every thread that reaches a static __shared__ declaration (inserted by sim.cmake's
+// rewrite of the kernel source): the block's first fills the variable with 0xFF bytes (NaN as floats).
+inline void poison_static_shared(void* p, size_t bytes) {
+  Block& b = block();
+  for (int i = 0; i < b.npoisoned; ++i)
+    if (b.poisoned[i] == p) return;
+  if (b.npoisoned == static_cast<int>(sizeof b.poisoned / sizeof b.poisoned[0]))
+    fail("cuda_sim: more than 16 static __shared__ variables in one kernel");
+  b.poisoned[b.npoisoned++] = p;
+  std::memset(p, 0xff, bytes);
 }
 
 inline void syncthreads() {
@@ -402,9 +424,11 @@ void set_last_error(cudaError_t code, const std::string& message);
 cudaError_t get_last_error(bool reset);
 const char* error_string(cudaError_t code);
 
-// Scheduling order of each pass over a block's runnable threads: "forward" (thread 0 first, the
-// default), "reverse", or "random" (a seeded shuffle per pass). EMF_SIM_SCHEDULE sets the initial
-// value. Correct kernels give the same answer under all three; racy ones fail under at least one.
+// How a block's threads are interleaved. Lockstep: "forward" (thread 0 first, the default),
+// "reverse", or "random" (a seeded shuffle per pass). Run-ahead: "runahead-forward" (warp 0 runs
+// to the next block barrier first), "runahead-reverse", "runahead-random" (seeded shuffles of warps
+// and lanes). EMF_SIM_SCHEDULE sets the initial value. Correct kernels give the same answer under
+// all six; racy ones fail under at least one.
 void set_schedule(const std::string& order, uint64_t seed);
 std::string schedule();
 

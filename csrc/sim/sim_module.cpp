@@ -1,5 +1,5 @@
-// The compiled module ernie_m_fast._sim: the csrc/cuda launchers under the SIMT emulation (registered
-// by bind_cuda.cpp through registry.h), build_info(), and the emulation's test-only self-tests.
+// The compiled module ernie_m_fast._sim: the csrc/cuda launchers under the SIMT emulation (each .cu
+// registers its own binding through registry.h), build_info(), and the emulation's test-only self-tests.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -51,8 +51,15 @@ PYBIND11_MODULE(_sim, m) {
   m.def("sim_selftest_convert", [](uintptr_t out, uintptr_t in, int64_t n, int dtype) {
     check("convert", emf::simtest::convert(ptr<void>(out), ptr<const float>(in), n, dtype));
   }, "out[i] = (half or bfloat16) in[i] with the emulation's round-to-nearest-even conversions");
+  m.def("sim_selftest_warp_race", [](uintptr_t out, bool with_barrier) {
+    check("warp_race", emf::simtest::warp_race(ptr<float>(out), with_barrier));
+  }, "64 threads swap tile halves between warps, with or without the loop-top __syncthreads; out float32 (64,)");
+  m.def("sim_selftest_stale_static_shared", [](uintptr_t out, int blocks) {
+    check("stale_static_shared", emf::simtest::stale_static_shared(ptr<float>(out), blocks));
+  }, "Even blocks write static __shared__ slots, all read them; out float32 (blocks * 32,)");
   m.def("sim_set_schedule", &emf_sim::set_schedule, py::arg("order"), py::arg("seed") = 0,
-        "Thread order of each scheduling pass: 'forward' (default), 'reverse' or 'random' (seeded)");
+        "How threads interleave: lockstep 'forward' (default), 'reverse', 'random' (seeded), or "
+        "'runahead-forward', 'runahead-reverse', 'runahead-random' (a warp runs to the next block barrier first)");
   m.def("sim_schedule", &emf_sim::schedule, "The current scheduling order");
   emf::bind_all(m);
 }

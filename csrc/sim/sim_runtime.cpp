@@ -37,17 +37,33 @@ thread_local std::string tls_error_message;
 thread_local cudaError_t tls_reported = cudaSuccess;
 thread_local std::string tls_reported_message;
 
-// The order in which runnable threads are resumed in each scheduling pass (see set_schedule).
+// How threads are interleaved (see set_schedule): index = 3 * run_ahead + order.
+enum Order : int { kForward = 0, kReverse = 1, kRandom = 2 };
+const char* const kScheduleNames[] = {"forward", "reverse", "random",
+                                      "runahead-forward", "runahead-reverse", "runahead-random"};
+constexpr int kSchedules = 6;
+
+int schedule_index(const std::string& name) {
+  for (int i = 0; i < kSchedules; ++i)
+    if (name == kScheduleNames[i]) return i;
+  return -1;
+}
 int schedule_from_env() {
   const char* s = std::getenv("EMF_SIM_SCHEDULE");
-  if (!s) return 0;
-  const std::string v(s);
-  return v == "reverse" ? 1 : v == "random" ? 2 : 0;
+  const int i = s ? schedule_index(s) : -1;
+  return i < 0 ? 0 : i;
 }
 std::atomic<int> g_schedule{schedule_from_env()};
 std::atomic<uint64_t> g_schedule_seed{0};
-thread_local std::vector<int> tls_order;
+thread_local std::vector<int> tls_order, tls_warp_order, tls_lane_order;
 thread_local std::mt19937_64 tls_rng;
+
+// 0 .. count-1 in the schedule's order (a fresh shuffle for kRandom).
+void arrange(std::vector<int>& v, int count, Order order) {
+  v.resize(count);
+  for (int i = 0; i < count; ++i) v[i] = order == kReverse ? count - 1 - i : i;
+  if (order == kRandom) std::shuffle(v.begin(), v.end(), tls_rng);
+}
 
 std::mutex g_attr_mutex;
 std::unordered_map<const void*, size_t> g_max_dynamic_smem;
@@ -205,6 +221,7 @@ std::string run_block(uint3 block_idx, dim3 grid, dim3 bdim, size_t dynamic_smem
   b.nthreads = n;
   b.live = n;
   b.at_barrier = 0;
+  b.npoisoned = 0;
   b.error.clear();
   // The whole buffer is poisoned (0xFF bytes: NaN as floats), so reads of unwritten shared memory and
   // reads past the launch's dynamic size show up; writes past it are caught after the block.
@@ -223,20 +240,45 @@ std::string run_block(uint3 block_idx, dim3 grid, dim3 bdim, size_t dynamic_smem
     prepare_fiber(f);
   }
   const int schedule = g_schedule.load();
-  tls_order.resize(n);
-  for (int i = 0; i < n; ++i) tls_order[i] = schedule == 1 ? n - 1 - i : i;
+  const Order order = static_cast<Order>(schedule % 3);
+  const bool run_ahead = schedule >= 3;
+  std::string err;
+  // Resumes thread i if it is runnable; returns whether it ran (err is set if it failed).
+  auto resume = [&](int i) {
+    Fiber& f = tls_fibers[i];
+    if (f.state != State::Runnable) return false;
+    b.current = &f;
+    switch_to_fiber(f);
+    b.current = nullptr;
+    if (!b.error.empty())
+      err = "thread (" + std::to_string(f.tid.x) + "," + std::to_string(f.tid.y) + "," + std::to_string(f.tid.z) +
+            "): " + b.error;
+    return true;
+  };
   while (b.live > 0) {
     bool progressed = false;
-    if (schedule == 2) std::shuffle(tls_order.begin(), tls_order.end(), tls_rng);
-    for (int i : tls_order) {
-      Fiber& f = tls_fibers[i];
-      if (f.state != State::Runnable) continue;
-      b.current = &f;
-      switch_to_fiber(f);
-      b.current = nullptr;
-      progressed = true;
-      if (!b.error.empty()) return "thread (" + std::to_string(f.tid.x) + "," + std::to_string(f.tid.y) + "," +
-                                   std::to_string(f.tid.z) + "): " + b.error;
+    if (!run_ahead) {  // one pass: every runnable thread once
+      arrange(tls_order, n, order);
+      for (int i : tls_order) {
+        if (resume(i)) progressed = true;
+        if (!err.empty()) return err;
+      }
+    } else {  // one round: each warp in turn runs until its lanes wait at a block barrier or exit
+      const int warps = (n + kWarpSize - 1) / kWarpSize;
+      arrange(tls_warp_order, warps, order);
+      const unsigned generation = b.barrier_generation;
+      for (int w = 0; w < warps && b.barrier_generation == generation; ++w) {
+        const int first = tls_warp_order[w] * kWarpSize, lanes = std::min(kWarpSize, n - first);
+        for (bool ran = true; ran && b.barrier_generation == generation;) {
+          ran = false;
+          arrange(tls_lane_order, lanes, order);
+          for (int l = 0; l < lanes && b.barrier_generation == generation; ++l) {
+            if (resume(first + tls_lane_order[l])) ran = progressed = true;
+            if (!err.empty()) return err;
+          }
+        }
+      }
+      // A barrier that opened ends the round early: the next phase starts again from the order's first warp.
     }
     if (!progressed) {
       std::string msg = "deadlock: no thread can proceed;";
@@ -260,17 +302,17 @@ std::string run_block(uint3 block_idx, dim3 grid, dim3 bdim, size_t dynamic_smem
 }  // namespace
 
 void set_schedule(const std::string& order, uint64_t seed) {
-  if (order == "forward") g_schedule = 0;
-  else if (order == "reverse") g_schedule = 1;
-  else if (order == "random") g_schedule = 2;
-  else throw std::invalid_argument("schedule must be 'forward', 'reverse' or 'random', got '" + order + "'");
+  const int i = schedule_index(order);
+  if (i < 0) {
+    std::string names;
+    for (const char* name : kScheduleNames) names += std::string(names.empty() ? "'" : ", '") + name + "'";
+    throw std::invalid_argument("schedule must be one of " + names + ", got '" + order + "'");
+  }
+  g_schedule = i;
   g_schedule_seed = seed;
 }
 
-std::string schedule() {
-  const int s = g_schedule.load();
-  return s == 1 ? "reverse" : s == 2 ? "random" : "forward";
-}
+std::string schedule() { return kScheduleNames[g_schedule.load()]; }
 
 void yield_to_scheduler() { switch_to_scheduler(self()); }
 

@@ -13,6 +13,7 @@ same csrc/cuda sources compiled for the host against csrc/sim, in ernie_m_fast._
 from __future__ import annotations
 
 import importlib
+import inspect
 
 import torch
 
@@ -20,7 +21,7 @@ from . import torch_ops
 
 DTYPE_CODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
 
-# The CUDA kernels' limits (csrc/cuda/launchers.h; the compiled module reports them as
+# The CUDA kernels' limits (csrc/cuda/kernel_limits.h; the compiled module reports them as
 # `cuda_limits()`, and tests/kernels/test_ops.py checks these equal it).
 CUDA_LIMITS = {"max_head_dim": 128, "max_layernorm_hidden": 32768, "max_batch": 65535, "max_heads": 65535}
 _LAYERNORM_OPS = ("layernorm_residual", "bias_residual_layernorm", "embed_layernorm")
@@ -103,14 +104,31 @@ class NativeBackend:
                          *tail_args, DTYPE_CODES[x.dtype], self._stream(x))
         return out.view(x.shape)
 
-    def layernorm_residual(self, x, residual, weight, bias, eps=1e-5):
-        return self._rowwise("layernorm_residual", x, (residual, weight, bias), (float(eps),))
+    def __getattr__(self, name: str):
+        """The row-wise ops (table entries with `rowwise_scalars`), launched through `_rowwise`."""
+        from .table import BY_NAME
 
-    def bias_residual_layernorm(self, x, bias, residual, weight, norm_bias, eps=1e-5):
-        return self._rowwise("bias_residual_layernorm", x, (bias, residual, weight, norm_bias), (float(eps),))
+        op = BY_NAME.get(name)
+        if op is None or op.rowwise_scalars is None:
+            raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
 
-    def bias_gelu(self, x, bias, approximate="none"):
-        return self._rowwise("bias_gelu", x, (bias,), (approximate == "tanh",))
+        params = op.params
+
+        def run(*args, **kwargs):
+            # the reference's signature: arguments in order, defaults filled in
+            values = list(args)
+            for param, default in params[len(args):]:
+                if param not in kwargs and default is inspect.Parameter.empty:
+                    raise TypeError(f"{name}() missing required argument {param!r}")
+                values.append(kwargs.pop(param, default))
+            if kwargs:
+                raise TypeError(f"{name}() got unexpected keyword arguments {sorted(kwargs)}")
+            tensors = [v for v in values if isinstance(v, torch.Tensor)]
+            scalars = [v for v in values if not isinstance(v, torch.Tensor)]
+            return self._rowwise(name, tensors[0], tensors[1:], op.rowwise_scalars(*scalars))
+
+        self.__dict__[name] = run  # later look-ups find it without coming here
+        return run
 
     def embed_layernorm(self, input_ids, position_ids, word_embeddings, position_embeddings, weight, bias, eps=1e-5):
         return torch_ops.gather_then_layernorm(self.layernorm_residual, input_ids, position_ids, word_embeddings,

@@ -12,6 +12,10 @@ An entry declares an op once:
 - `backward`: the autograd formula; None means "backward through the torch reference", which
   recomputes the reference on the saved inputs (ops/autograd.py);
 - `device_arg`: the argument whose device picks the backend;
+- `rowwise_scalars`: for a row-wise op (argument 0 of shape (..., hidden), the other tensors (..., hidden)
+  or (hidden,)), the compiled kernels' scalar arguments from the op's non-tensor ones: the backends
+  cpu/cuda/cuda_sim then call `{prefix}_<name>(out, <tensors>, rows, hidden, *scalars, dtype, stream)`
+  with no per-op code (ops/native_backend.py); None for ops that have their own method there;
 - `examples(dtype)`: small argument tuples on the CPU that exercise the launchers' configurations
   (compile_check records the Triton launches they make; benchmarks and tests build on them).
 """
@@ -42,6 +46,7 @@ class OpDef:
     fake: Callable[..., torch.Tensor] = _like_contiguous  # default: shaped, typed and placed like argument 0
     device_arg: int = 0
     backward: Optional[Callable] = None
+    rowwise_scalars: Optional[Callable[..., tuple]] = None
 
     @property
     def reference(self) -> Callable[..., torch.Tensor]:
@@ -51,6 +56,10 @@ class OpDef:
     def params(self) -> tuple:
         """((name, default or inspect.Parameter.empty), ...) of the reference's signature, in order."""
         return tuple((p.name, p.default) for p in inspect.signature(self.reference).parameters.values())
+
+
+def _eps_scalar(eps):
+    return (float(eps),)
 
 
 def _rows(hidden: int, dtype, rows: int = 4, seed: int = 0):
@@ -98,6 +107,7 @@ OPS: tuple[OpDef, ...] = (
         triton_module="layernorm",
         examples=_layernorm_examples,
         doc="LayerNorm(x + residual) over the last dimension",
+        rowwise_scalars=_eps_scalar,
     ),
     OpDef(
         name="bias_residual_layernorm",
@@ -105,6 +115,7 @@ OPS: tuple[OpDef, ...] = (
         triton_module="bias_residual_layernorm",
         examples=_bias_residual_layernorm_examples,
         doc="LayerNorm(x + bias + residual): a Linear's bias, the residual add and the LayerNorm after it",
+        rowwise_scalars=_eps_scalar,
     ),
     OpDef(
         name="bias_gelu",
@@ -112,6 +123,7 @@ OPS: tuple[OpDef, ...] = (
         triton_module="gelu",
         examples=_bias_gelu_examples,
         doc="GELU(x + bias), exact erf form or tanh approximation",
+        rowwise_scalars=lambda approximate: (approximate == "tanh",),
     ),
     OpDef(
         name="attention_varlen",

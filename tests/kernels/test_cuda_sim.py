@@ -133,17 +133,19 @@ def test_bindings_reject_bad_arguments():
         sim.cuda_attention_varlen(1, 1, 1, 1, 1, 1, 2, 64, 64, 128, 128, 4, 0.1, 0, 0)
 
 
+@pytest.mark.usefixtures("sim_schedule")
 def test_kernels_reuse_shared_memory_across_launches():
     """Back-to-back launches with different shapes: the emulated shared memory and fiber pool are reused."""
     import ernie_m_fast as emf
+    from cases import assert_close_to_reference, ref_layernorm_residual
 
     for hidden in (8, 1031, 64, 3000):
         x = torch.randn(9, hidden)
         r = torch.randn(9, hidden)
         w, b = torch.randn(hidden), torch.randn(hidden)
         out = emf.ops.layernorm_residual(x, r, w, b, backend="cuda_sim")
-        ref = torch.nn.functional.layer_norm(x + r, (hidden,), w, b)
-        assert (out - ref).abs().max().item() < 1e-4
+        assert_close_to_reference(out, ref_layernorm_residual(x, r, w, b), emf.ops.torch_ops.layernorm_residual(x, r, w, b),
+                                  torch.float32, f"layernorm_residual hidden={hidden}")
 
 
 @pytest.mark.parametrize("seed", [3, 7])
@@ -160,7 +162,8 @@ def test_race_is_caught_under_random_thread_order(schedule, seed):
     assert out.item() != 5.0 * 128 * 129 / 2
 
 
-@pytest.mark.parametrize("order, seed", [("reverse", 0), ("random", 1), ("random", 2)])
+@pytest.mark.parametrize("order, seed", [("reverse", 0), ("random", 1), ("random", 2), ("runahead-forward", 0),
+                                         ("runahead-reverse", 0), ("runahead-random", 3)])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16], ids=["fp32", "fp16"])
 def test_kernels_do_not_depend_on_thread_order(schedule, order, seed, dtype):
     """The real kernels give the same answer whichever order the threads run in between barriers."""
@@ -183,11 +186,42 @@ def test_kernels_do_not_depend_on_thread_order(schedule, order, seed, dtype):
 
 
 def test_unknown_schedule_is_rejected():
-    with pytest.raises(ValueError, match="schedule"):
+    with pytest.raises(ValueError, match="schedule must be one of 'forward', .*'runahead-random'"):
         sim.sim_set_schedule("sideways")
 
 
+LOCKSTEP = [("forward", 0), ("reverse", 0), ("random", 5)]
+RUN_AHEAD = [("runahead-forward", 0), ("runahead-reverse", 0), ("runahead-random", 5)]
+
+
+@pytest.mark.parametrize("order, seed", LOCKSTEP + RUN_AHEAD)
+def test_race_between_warps_needs_run_ahead(schedule, order, seed):
+    """Two warps read each other's half of a shared tile before a warp collective and overwrite their
+    own after it, with no block barrier in between (attention's loop-top barrier removed, in small).
+    Lockstep passes move warps one collective at a time together, so every read precedes every write
+    and the race never shows there; a warp that runs ahead to the barrier exposes it."""
+    out = torch.zeros(64)
+    schedule(order, seed)
+    sim.sim_selftest_warp_race(out.data_ptr(), True)
+    partner = torch.arange(64) ^ 1  # the lane whose read each lane receives through the shuffle
+    expected = 100 + 200 + 2 * ((partner + 32) % 64)  # steps 1 and 2: 100 * step + the other warp's index
+    assert torch.equal(out, expected.float())
+    sim.sim_selftest_warp_race(out.data_ptr(), False)
+    assert torch.equal(out, expected.float()) == ((order, seed) in LOCKSTEP)
+
+
+def test_static_shared_memory_is_poisoned_at_every_block_start():
+    """Odd blocks read static __shared__ slots that only even blocks write: they must see NaN, not the
+    previous block's values (dynamic shared memory is poisoned the same way)."""
+    out = torch.zeros(4 * 32)
+    sim.sim_selftest_stale_static_shared(out.data_ptr(), 4)
+    out = out.view(4, 32)
+    assert out[1::2].isnan().all()
+    assert torch.equal(out[0::2], torch.arange(4 * 32).view(4, 32)[0::2].float())
+
+
 # Shapes beyond the shared cases that exercise branches of the CUDA kernels themselves.
+@pytest.mark.usefixtures("sim_schedule")
 @pytest.mark.parametrize("head_dim", [1, 8, 59, 100])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
 def test_attention_odd_head_dims(head_dim, dtype):
@@ -201,23 +235,25 @@ def test_attention_odd_head_dims(head_dim, dtype):
     assert_close_to_reference(out, ref_attention(q, k, v, cu), baseline, dtype, f"attention d={head_dim}")
 
 
+@pytest.mark.usefixtures("sim_schedule")
 def test_layernorm_wide_rows_use_opt_in_shared_memory():
     """hidden = 20000: one fp32 row needs 80 KB of shared memory, over the 48 KB default, so the
     launcher must raise the kernel's limit (the emulation rejects the launch otherwise)."""
     import ernie_m_fast as emf
-    from cases import ref_layernorm_residual
+    from cases import assert_close_to_reference, make_rowwise, ref_layernorm_residual
 
-    x, r = torch.randn(3, 20000), torch.randn(3, 20000)
-    w, b = torch.randn(20000), torch.randn(20000)
+    x, r, w, b = make_rowwise((3, 20000), torch.float32)
     out = emf.ops.layernorm_residual(x, r, w, b, backend="cuda_sim")
-    assert (out - ref_layernorm_residual(x, r, w, b)).abs().max().item() < 1e-4
+    assert_close_to_reference(out, ref_layernorm_residual(x, r, w, b), emf.ops.torch_ops.layernorm_residual(x, r, w, b),
+                              torch.float32, "layernorm_residual hidden=20000")
 
 
+@pytest.mark.usefixtures("sim_schedule")
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16], ids=["fp32", "fp16"])
 def test_rowwise_kernels_on_misaligned_storage(dtype):
     """Tensors starting one element past a 16-byte boundary take the scalar path (no 128-bit loads)."""
     import ernie_m_fast as emf
-    from cases import ref_bias_gelu, ref_layernorm_residual
+    from cases import assert_close_to_reference, ref_bias_gelu, ref_layernorm_residual
 
     def shifted(shape):  # contiguous, but data_ptr() is not 16-byte aligned
         t = torch.randn(1 + torch.Size(shape).numel()).to(dtype)[1:].view(shape)
@@ -225,13 +261,14 @@ def test_rowwise_kernels_on_misaligned_storage(dtype):
         return t
 
     x, r, w, b = shifted((5, 64)), shifted((5, 64)), shifted((64,)), shifted((64,))
-    tol = 1e-5 if dtype == torch.float32 else 1e-2
     out = emf.ops.layernorm_residual(x, r, w, b, backend="cuda_sim")
-    assert (out.float() - ref_layernorm_residual(x, r, w, b)).abs().max().item() < 4 * tol
+    assert_close_to_reference(out, ref_layernorm_residual(x, r, w, b), emf.ops.torch_ops.layernorm_residual(x, r, w, b),
+                              dtype, "misaligned layernorm_residual")
     out = emf.ops.bias_gelu(x, b, backend="cuda_sim")
-    assert (out.float() - ref_bias_gelu(x, b)).abs().max().item() < tol
+    assert_close_to_reference(out, ref_bias_gelu(x, b), emf.ops.torch_ops.bias_gelu(x, b), dtype, "misaligned bias_gelu")
 
 
+@pytest.mark.usefixtures("sim_schedule")
 def test_attention_on_misaligned_storage_takes_the_element_path():
     """q/k/v starting one element past a 16-byte boundary: no 128-bit tile loads may be used."""
     import ernie_m_fast as emf

@@ -14,8 +14,10 @@ from ernie_m_fast.ops import torch_ops
 
 from cases import (ATTENTION_CASES, DTYPES, ROWWISE_SHAPES, assert_close_to_reference, case_id, make_attention,
                    make_rowwise, ref_attention, ref_bias_gelu, ref_layernorm_residual)
+from numerics import backend_runs, guarded
 
-BACKENDS = emf.ops.available_backends("cpu")
+BACKEND_NAMES = emf.ops.available_backends("cpu")
+BACKENDS = backend_runs(BACKEND_NAMES)  # pytest params: cuda_sim once per emulation schedule
 DTYPE_IDS = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
 
 
@@ -61,6 +63,20 @@ def test_attention_varlen_strided_qkv(backend):
     out = emf.ops.attention_varlen(fused[:, 0], fused[:, 1], fused[:, 2], cu, max_len, backend=backend)
     ref = ref_attention(q, k, v, cu)
     assert_close_to_reference(out, ref, torch_ops.attention_varlen(q, k, v, cu, max_len), torch.float32, "strided", backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS.get)
+def test_attention_varlen_self_attention_large_scores(backend, dtype):
+    """q = k at 5x unit scale: each query's own key outscores every other by ~140, so one wrong score
+    in a tile's running max (a read of S before the lanes that own it stored it) overflows exp to
+    inf instead of changing only the rounding; the output is each token's own v row."""
+    q, _, v, cu, max_len = make_attention(((70, 129), 2, 64), dtype)
+    q = guarded((q.float() * 5).to(dtype), "q")
+    out = emf.ops.attention_varlen(q, q, v, cu, max_len, backend=backend)
+    ref = ref_attention(q, q, v, cu)
+    baseline = torch_ops.attention_varlen(q, q, v, cu, max_len)
+    assert_close_to_reference(out, ref, baseline, dtype, f"self-attention[{backend}]", backend)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

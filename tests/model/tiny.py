@@ -51,6 +51,23 @@ def hf_model(class_name: str, config_name: str, seed: int = 0, **overrides):
     return model
 
 
+def peak_attention(model, score_std: float = 4.0, seed: int = 0):
+    """Re-draws every q_proj and k_proj weight so attention scores spread with std ~score_std.
+
+    At transformers' init (std 0.02) scores spread by ~0.01, so attention is nearly uniform and an
+    error in the scores (a softmax scale off by 1%) moves the outputs by ~5e-6, under any sensible
+    tolerance. Scores q.k / sqrt(d) over unit-scale LayerNorm outputs spread by ~std(W)^2 * hidden,
+    so std(W) = sqrt(score_std / hidden) makes each query attend mostly to a few keys.
+    """
+    g = torch.Generator().manual_seed(seed)
+    std = (score_std / model.config.hidden_size) ** 0.5
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith(("q_proj.weight", "k_proj.weight")):
+                p.copy_(torch.randn(p.shape, generator=g) * std)
+    return model
+
+
 def random_ids(batch: int, length: int, seed: int = 0) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     return torch.randint(PAD + 1, VOCAB, (batch, length), generator=g)  # never the pad id itself

@@ -31,6 +31,8 @@ def test_simple_groups_b_and_i_tags(ner):
     assert _spans(got) == [("PER", "他们", 0, 2), ("LOC", "北京", 3, 5), ("LOC", "巴黎", 6, 8),
                            ("LOC", "Paris", PARIS, PARIS + 5), ("LOC", "Fran", FRANCE, FRANCE + 4)]
     assert all(0.99 < e["score"] <= 1.0 for e in got)
+    # a B- tag starts a new entity even right after an I- of the same type
+    assert _spans(ner("北京巴黎", aggregation_strategy="simple")) == [("LOC", "北京", 0, 2), ("LOC", "巴黎", 2, 4)]
 
 
 def test_word_strategies_label_whole_words(ner):

@@ -44,6 +44,13 @@ def _cmd_convert(args) -> int:
     return 0
 
 
+def _cmd_serve(args) -> int:
+    from .serving.cli import settings_from_args
+    from .serving.server import run_server
+
+    return run_server(settings_from_args(args))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="ernie-m-fast", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -72,6 +79,12 @@ def main(argv=None) -> int:
     convert.add_argument("--dtype", default=None, choices=["float32", "float16", "bfloat16"],
                          help="weights' dtype in the output (default float32)")
     convert.set_defaults(func=_cmd_convert)
+
+    serve = sub.add_parser("serve", help="an HTTP server in text-embeddings-inference's API (needs the [serve] extra)")
+    from .serving.cli import add_serve_arguments
+
+    add_serve_arguments(serve)
+    serve.set_defaults(func=_cmd_serve)
 
     args = parser.parse_args(argv)
     return args.func(args)

@@ -7,6 +7,7 @@ and has `--json` and `--plot out.png`.
     ernie-m-fast bench cpu-kernels  # fused CPU kernels vs torch eager's separate ops
     ernie-m-fast bench tokenizer    # ours vs transformers' ErnieMTokenizer on 2,000 sentences
     ernie-m-fast bench pipelines    # pipeline batching: token budget vs fixed padded batches (and transformers')
+    ernie-m-fast bench serve        # the HTTP server vs the in-process model and one-at-a-time serving
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ BENCHMARKS = {
     "cpu-kernels": ("cpu_kernels", "the fused CPU kernels vs torch eager's separate ops"),
     "tokenizer": ("tokenizer", "ours vs transformers' ErnieMTokenizer on the same sentences"),
     "pipelines": ("pipelines", "pipeline batching: token budget vs fixed padded batches (and transformers')"),
+    "serve": ("serve", "the HTTP server vs the in-process model and one-at-a-time serving"),
 }
 
 

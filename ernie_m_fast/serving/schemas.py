@@ -1,0 +1,80 @@
+"""Request and response bodies in TEI's shapes (pydantic, strict: no silent type coercion).
+
+Unknown fields are ignored, as TEI's serde structs do, so TEI clients that send newer fields work.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel
+
+_STRICT = ConfigDict(strict=True, extra="ignore")
+Direction = Literal["left", "right", "Left", "Right"]
+
+
+class EmbedRequest(BaseModel):
+    model_config = _STRICT
+    inputs: Union[str, list[str]] = Field(examples=["What is Deep Learning?"])
+    truncate: Optional[bool] = Field(None, description="truncate over-long inputs; default: the server's --auto-truncate")
+    truncation_direction: Direction = "right"
+    normalize: bool = Field(True, description="L2-normalise each embedding (TEI's default)")
+    dimensions: Optional[int] = Field(None, ge=1, description="keep the first N dimensions (Matryoshka)")
+    prompt_name: Optional[str] = Field(None, description="accepted for TEI compatibility; no prompts are configured")
+
+
+class PredictRequest(BaseModel):
+    model_config = _STRICT
+    inputs: Union[str, list[str], list[list[str]]] = Field(
+        description="a text, a pair [a, b], or a batch of [text] / [a, b] items", examples=["I like you."])
+    truncate: Optional[bool] = None
+    truncation_direction: Direction = "right"
+    raw_scores: bool = Field(False, description="logits instead of softmax (sigmoid for one label)")
+
+
+class TokenizeRequest(BaseModel):
+    model_config = _STRICT
+    inputs: Union[str, list[str]] = Field(examples=["test"])
+    add_special_tokens: bool = True
+    prompt_name: Optional[str] = None
+
+
+class ExtractRequest(BaseModel):
+    """UIE-M information extraction: PaddleNLP Taskflow's schema (a label, a list of labels, or
+    {label: [relation labels]} nested)."""
+
+    model_config = _STRICT
+    inputs: Union[str, list[str]] = Field(examples=["In 1997, Steve was excited to become the CEO of Apple."])
+    schema_: Any = Field(alias="schema", examples=[[{"Person": ["Company"]}]])
+    position_prob: float = Field(0.5, ge=0.0, lt=1.0, description="spans above this start/end probability")
+    schema_lang: Literal["ch", "en"] = Field("ch", description="the language of the prompts Taskflow builds")
+
+
+class TokenClassifyRequest(BaseModel):
+    model_config = _STRICT
+    inputs: Union[str, list[str]] = Field(examples=["Angela Merkel lives in Berlin."])
+    aggregation_strategy: Literal["none", "simple", "first", "average", "max"] = "none"
+    ignore_labels: Optional[list[str]] = Field(None, description="labels left out; default [\"O\"]")
+
+
+class Prediction(BaseModel):
+    score: float
+    label: str
+
+
+class SimpleToken(BaseModel):
+    id: int
+    text: str
+    special: bool
+    start: Optional[int]
+    stop: Optional[int]
+
+
+class ErrorResponse(BaseModel):
+    error: str
+    error_type: str
+
+
+EmbedResponse = RootModel[list[list[float]]]
+PredictResponse = RootModel[Union[list[Prediction], list[list[Prediction]]]]
+TokenizeResponse = RootModel[list[list[SimpleToken]]]

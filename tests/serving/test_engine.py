@@ -1,0 +1,108 @@
+"""The engine in-process (pooling, budget batching, CUDA-graph layouts on CPU) and the app's
+states that a running server passes through too quickly to catch over HTTP (loading, load failure).
+
+Tolerance: 1e-5 (fp32; batched vs single rows differ by GEMM blocking only).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from ernie_m_fast.serving import ServerSettings, create_app
+from ernie_m_fast.serving.engine import Engine, checkpoint_pooling, serving_layouts
+from serving_helpers import DirectModel
+
+TEXTS = ["Hello world", "多语言 text", "Der schnelle braune Fuchs.", "a", "Ｆｕｌｌ－ｗｉｄｔｈ ＡＢＣ"]
+
+
+@pytest.mark.parametrize("pooling", ["cls", "mean"])
+def test_run_texts_equals_the_model_one_input_at_a_time(base_dir, pooling):
+    engine = Engine(ServerSettings(model=base_dir, pooling=pooling, max_batch_tokens=20, max_input_length=20))
+    direct = DirectModel(base_dir)
+    got = torch.from_numpy(engine.run_texts("embed", TEXTS))  # several budget-sized batches
+    want = torch.stack([direct.embedding(t, pooling=pooling, normalize=False) for t in TEXTS])
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+
+
+def test_pooling_comes_from_a_sentence_transformers_config(tmp_path):
+    assert checkpoint_pooling(str(tmp_path)) is None
+    (tmp_path / "1_Pooling").mkdir()
+    config = tmp_path / "1_Pooling" / "config.json"
+    config.write_text(json.dumps({"pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True}))
+    assert checkpoint_pooling(str(tmp_path)) == "mean"
+    config.write_text(json.dumps({"pooling_mode_max_tokens": True}))
+    with pytest.raises(ValueError, match="pooling"):
+        checkpoint_pooling(str(tmp_path))
+
+
+def test_cuda_graph_layouts_give_the_same_results(classifier_dir):
+    plain = Engine(ServerSettings(model=classifier_dir))
+    graphs = Engine(ServerSettings(model=classifier_dir, cuda_graphs=True, max_batch_tokens=1024))
+    for kind in ("embed", "predict"):
+        torch.testing.assert_close(torch.from_numpy(graphs.run_texts(kind, TEXTS)),
+                                   torch.from_numpy(plain.run_texts(kind, TEXTS)), atol=1e-5, rtol=0)
+    layouts = serving_layouts(16384, 512)
+    assert [s.rows for s in layouts] == [256, 1024, 4096, 16384]
+    assert all(s.max_seqlen <= 512 for s in layouts)
+
+
+def test_settings_refuse_impossible_limits():
+    with pytest.raises(ValueError, match="max_batch_tokens"):
+        ServerSettings(model="x", max_batch_tokens=0)
+    with pytest.raises(ValueError, match="could never be batched"):
+        ServerSettings(model="x", max_input_length=600, max_batch_tokens=512)
+    with pytest.raises(ValueError, match="task"):
+        ServerSettings(model="x", task="translate")
+
+
+async def _call(app, method, path, body=b""):
+    """One HTTP request straight into the ASGI app (no socket)."""
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "path": path,
+             "raw_path": path.encode(), "query_string": b"", "root_path": "", "scheme": "http",
+             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
+    sent, messages = False, []
+
+    async def receive():
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.sleep(3600)
+
+    async def send(message):
+        messages.append(message)
+
+    await app(scope, receive, send)
+    status = next(m["status"] for m in messages if m["type"] == "http.response.start")
+    return status, b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
+
+
+def test_503_while_the_model_loads(classifier_dir):
+    app = create_app(ServerSettings(model=classifier_dir))
+    app.state.serving.start()  # what the lifespan does before the background load finishes
+
+    async def scenario():
+        return [await _call(app, "GET", "/health"), await _call(app, "POST", "/embed", b'{"inputs": "a"}'),
+                await _call(app, "GET", "/info"), await _call(app, "GET", "/metrics")]
+
+    health, embed, info, metrics = asyncio.run(scenario())
+    for status, body in (health, embed, info):
+        assert status == 503 and json.loads(body)["error_type"] == "unhealthy", body
+    assert metrics[0] == 200 and b'route="/embed",status="503"' in metrics[1]
+    app.state.serving.stop()
+
+
+def test_a_model_that_cannot_load_exits_1(tmp_path):
+    process = subprocess.run([sys.executable, "-m", "ernie_m_fast.cli", "serve", "--model", str(tmp_path / "none"),
+                              "--port", "0"], capture_output=True, text=True, timeout=300,
+                             env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert process.returncode == 1, process.stderr[-2000:]
+    assert "could not load the model" in process.stderr

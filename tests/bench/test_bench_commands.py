@@ -84,7 +84,8 @@ def test_each_benchmark_has_its_own_help(capsys):
                 "kernels": ["--shape", "--ops", "--no-compile", "--device", "--dtype"],
                 "cpu-kernels": ["--shapes", "--threads", "--dtype"],
                 "tokenizer": ["--n-sentences", "--tokenizer-dir"],
-                "pipelines": ["--texts", "--batch-size", "--max-tokens"]}
+                "pipelines": ["--texts", "--batch-size", "--max-tokens"],
+                "serve": ["--clients", "--requests", "--tokens", "--max-batch-tokens", "--threads"]}
     for name, options in expected.items():
         with pytest.raises(SystemExit) as exit_info:
             main(["bench", name, "--help"])

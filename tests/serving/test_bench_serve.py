@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import math
 
-from ernie_m_fast.bench.serve import run
+from ernie_m_fast.cli import main
 
 
-def test_bench_serve_reports_every_mode_and_ratio():
-    result = run(hidden=32, layers=1, heads=2, tokens=8, clients=4, requests=16, singles=4, repeats=1, threads=1)
+def test_bench_serve_reports_every_mode_and_ratio(capsys):
+    assert main(["bench", "serve", "--hidden", "32", "--layers", "1", "--heads", "2", "--tokens", "8", "--clients", "4",
+                 "--requests", "16", "--singles", "4", "--rounds", "1", "--threads", "1", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
     assert set(result["results"]) == {"inproc_single", "served_single", "served_concurrent", "inproc_batched"}
     for mode in ("inproc_single", "served_single", "served_concurrent"):
         stats = result["results"][mode]

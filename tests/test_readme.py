@@ -17,6 +17,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -93,8 +94,10 @@ def test_readme_block_runs_verbatim(checkpoint, tmp_path, monkeypatch, line, cod
 def _backends_in_a_fresh_process(**env) -> list[str]:
     environ = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}  # tests/conftest.py sets it
     environ.update(env)
+    # not from the repository root, whose source tree (without the compiled extensions of a non-editable
+    # install) would shadow the installed package
     out = subprocess.run([sys.executable, "-c", "import ernie_m_fast as emf; print(emf.ops.available_backends('cpu'))"],
-                         env=environ, capture_output=True, text=True, check=True).stdout
+                         env=environ, capture_output=True, text=True, check=True, cwd=tempfile.gettempdir()).stdout
     return ast.literal_eval(out.strip().splitlines()[-1])
 
 

@@ -79,7 +79,9 @@ def test_virtual_pads_equal_literal_pads(model):
     with torch.no_grad():  # the literal pads are real tokens here: no mask, nothing left to add
         out = model(input_ids=ids, position_ids=positions, paddle_pad_to=length)
     literal = torch.sigmoid(out.start_logits)[:, : virtual[0].shape[1]]  # dropped columns: the pads' value
-    torch.testing.assert_close(virtual[0], literal, atol=1e-6, rtol=0)
+    # fp32: exp(s + log M) against M separate exp(s) terms sums in another order; the few-ulp difference in
+    # the hidden states grows through the layers (1.3e-6 seen on one machine), so 1e-5 as for PaddleNLP parity
+    torch.testing.assert_close(virtual[0], literal, atol=1e-5, rtol=0)
 
 
 def test_a_window_alone_equals_it_in_a_batch(model):

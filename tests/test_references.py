@@ -34,3 +34,11 @@ def test_named_paths_exist():
             if PLACEHOLDER not in match.group(1) and not _exists(match.group(1), path):
                 stale.append(f"{path.relative_to(REPO)} names {match.group(1)}, which does not exist")
     assert not stale, "\n".join(stale)
+
+
+def test_no_merge_conflict_markers_were_committed():
+    # built from pieces so this file does not match itself
+    markers = re.compile("^(" + "<" * 7 + " |" + ">" * 7 + " |" + "=" * 7 + "$)", re.M)
+    files = _sources() + sorted((REPO / "csrc").rglob("*.*")) + [REPO / "pyproject.toml", REPO / "CMakeLists.txt"]
+    marked = [str(f.relative_to(REPO)) for f in files if f.is_file() and markers.search(f.read_text(errors="replace"))]
+    assert not marked, f"merge conflict markers in {marked}"

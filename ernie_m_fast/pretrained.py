@@ -110,11 +110,10 @@ class ErnieMPreTrainedModel(nn.Module):
             or (inputs_embeds is not None and inputs_embeds.requires_grad)
         )
 
-    def resolve_backend(self, device, inputs_embeds=None, needs_grad=None) -> str:
+    def resolve_backend(self, device) -> str:
         """The backend this model's forwards take on `device`, inputs aside (ValueError if an explicit
         one cannot run there). The fused kernels run whether or not autograd is recording (they carry
-        autograd formulas); per op, `auto` moves to the next backend when one cannot take the inputs.
-        `inputs_embeds` and `needs_grad` are accepted for compatibility and no longer matter."""
+        autograd formulas); per op, `auto` moves to the next backend when one cannot take the inputs."""
         return ops.resolve_backend(self._backend, device)
 
     # --- saving and loading ------------------------------------------------------------------------

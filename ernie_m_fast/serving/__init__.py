@@ -3,6 +3,7 @@
     app       FastAPI routes in TEI's shapes and the admission middleware   (needs the [serve] extra)
     batcher   one model thread; batches formed by a real-token budget
     engine    checkpoint + tokenizer; one batch of one kind of work
+    pipelines /extract and /token-classify: the task pipelines, their model rows sent to the batcher
     metrics   Prometheus metrics                                            (prometheus-client)
     server    uvicorn, 503 while loading, drain on SIGTERM
     loadgen   a small asyncio HTTP/1.1 load generator (tests and `bench serve`)

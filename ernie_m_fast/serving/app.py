@@ -34,6 +34,7 @@ from . import errors, schemas
 from .batcher import Batcher
 from .engine import Engine, postprocess_embedding, postprocess_scores
 from .metrics import ServerMetrics
+from .pipelines import row_runner
 from .settings import ServerSettings
 
 logger = logging.getLogger("ernie_m_fast.serving")
@@ -43,6 +44,7 @@ INFERENCE_ROUTES = frozenset({"/embed", "/predict", "/tokenize", "/extract", "/t
 PROTECTED_ROUTES = INFERENCE_ROUTES | {"/info"}  # with --api-key; health, metrics and docs stay open
 ROUTES = PROTECTED_ROUTES | {"/health", "/metrics", "/docs", "/openapi.json"}
 UNTRACKED_ROUTES = frozenset({"/health", "/metrics"})  # not waited for when draining
+PIPELINE_WORKERS = 64  # at most this many /extract or /token-classify requests run (and batch) at once
 
 
 class ServingState:
@@ -55,6 +57,8 @@ class ServingState:
         self.engine: Optional[Engine] = None
         self.batcher = None
         self.tokenize_pool: Optional[concurrent.futures.ThreadPoolExecutor] = None
+        self.pipeline_pool: Optional[concurrent.futures.ThreadPoolExecutor] = None
+        self.loop: Optional[asyncio.AbstractEventLoop] = None
         self.load_error: Optional[BaseException] = None
         self.on_load_failure = None  # set by the server: exits the process
         self.draining = False
@@ -80,9 +84,16 @@ class ServingState:
 
     # ------------------------------------------------------------------ lifespan
     def start(self) -> None:
+        """On the event loop, when the ASGI lifespan starts."""
+        self.loop = asyncio.get_running_loop()
         self.metrics = ServerMetrics()
         self.tokenize_pool = concurrent.futures.ThreadPoolExecutor(self.settings.tokenization_workers,
                                                                    thread_name_prefix="ernie-m-fast-tokenize")
+        # one thread per /extract or /token-classify request in progress (its pipeline's Python); their
+        # model rows meet in the batcher, so this bounds how many such requests can share a batch
+        self.pipeline_pool = concurrent.futures.ThreadPoolExecutor(min(self.settings.max_concurrent_requests,
+                                                                       PIPELINE_WORKERS),
+                                                                   thread_name_prefix="ernie-m-fast-pipeline")
 
     def load(self) -> None:
         """Load the model, start the model thread, warm up; on failure record it and call on_load_failure."""
@@ -92,6 +103,8 @@ class ServingState:
             batcher = Batcher(engine.run_batch, self.settings.max_batch_tokens,
                                           self.settings.max_batch_requests, self.metrics)
             engine.run_batch("embed", engine.encode(["warm-up"], truncate=True))  # lazy init before traffic
+            if engine.pipeline is not None:
+                engine.pipeline.attach(row_runner(batcher, self.loop))
             self.batcher = batcher.start()
             self.engine = engine
             logger.info("model loaded: %s task=%s device=%s dtype=%s in %.1fs", self.settings.model, engine.task,
@@ -107,8 +120,9 @@ class ServingState:
     def stop(self) -> None:
         if self.batcher is not None:
             self.batcher.stop(timeout=self.settings.graceful_timeout)
-        if self.tokenize_pool is not None:
-            self.tokenize_pool.shutdown(wait=False)
+        for pool in (self.tokenize_pool, self.pipeline_pool):
+            if pool is not None:
+                pool.shutdown(wait=False)
 
 
 def _plain(value):
@@ -390,13 +404,13 @@ def create_app(settings: ServerSettings, load_in_background: bool = True) -> Fas
         if engine.pipeline is None or engine.pipeline.task != needs:
             raise errors.wrong_task(route, engine.task, needs)
 
-        def call():
+        def call():  # on a pipeline thread; the model rows go through the batcher
             try:
                 return engine.pipeline(texts, **task_args)
             except (ValueError, TypeError) as exc:  # the pipeline refused these arguments
                 raise errors.ApiError(422, errors.VALIDATION, str(exc)) from exc
 
-        results = await state.batcher.call(call)
+        results = await asyncio.get_running_loop().run_in_executor(state.pipeline_pool, call)
         state.metrics.inputs.labels(route).inc(len(texts))
         return _json(results)
 

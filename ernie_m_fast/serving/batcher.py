@@ -8,9 +8,11 @@ whatever is queued at once, so a lone request is never held back waiting for com
 load the queue grows while a batch runs, so the next batch is bigger — batch size and queue wait
 follow the load by themselves (TEI's continuous batching).
 
-Work that batches itself (a task pipeline answering one whole request) is queued as a call:
-`await batcher.call(fn)` runs `fn()` alone on the model thread, in queue order, so the model is
-only ever used from that one thread.
+Every kind of work goes through here as rows: /embed and /predict inputs, and the model rows of
+the /extract and /token-classify pipelines (`pipelines.py`), so concurrent requests of every route
+share batches and the model is only ever used from the one model thread. A request's rows are
+queued together (one `submit`), so they stay contiguous in the queue and in a batch; each batch
+records how many requests it served (`ernie_m_fast_batch_requests`).
 """
 
 from __future__ import annotations
@@ -21,22 +23,24 @@ import threading
 import time
 from typing import Callable, Optional, Sequence
 
-import numpy as np
-
 from . import errors
 from .engine import take_within_budget
 
-_CALL = "call"  # the kind of an item whose row is a function to run alone
-
 
 class _Item:
-    __slots__ = ("kind", "row", "future", "queued_at")
+    __slots__ = ("kind", "row", "future", "queued_at", "origin")
 
-    def __init__(self, kind, row, future, queued_at):
+    def __init__(self, kind, row, future, queued_at, origin):
         self.kind, self.row, self.future, self.queued_at = kind, row, future, queued_at
+        self.origin = origin  # which submit (request) queued it
 
 
-def _answer(items: Sequence[_Item], results: Optional[np.ndarray], error: Optional[BaseException]) -> None:
+def requests_in(items: Sequence[_Item]) -> int:
+    """How many submits (requests) a batch's items came from: each submit's items are contiguous."""
+    return sum(1 for i, item in enumerate(items) if i == 0 or item.origin != items[i - 1].origin)
+
+
+def _answer(items: Sequence[_Item], results: Optional[Sequence], error: Optional[BaseException]) -> None:
     """On the event loop: each future gets its own row (or the batch's error)."""
     for i, item in enumerate(items):
         if item.future.done():  # the client went away and its handler was cancelled
@@ -50,7 +54,7 @@ def _answer(items: Sequence[_Item], results: Optional[np.ndarray], error: Option
 class Batcher:
     """`await batcher.run(kind, rows)` -> one result row per row, computed on the model thread."""
 
-    def __init__(self, run_batch: Callable[[str, list], np.ndarray], max_batch_tokens: int,
+    def __init__(self, run_batch: Callable[[str, list], Sequence], max_batch_tokens: int,
                  max_batch_requests: Optional[int] = None, metrics=None):
         self._run_batch = run_batch
         self.max_batch_tokens = max_batch_tokens
@@ -59,6 +63,7 @@ class Batcher:
         self._queue: collections.deque[_Item] = collections.deque()
         self._wakeup = threading.Condition()
         self._stopping = False
+        self._submits = 0
         self._loop_of_requests: Optional[asyncio.AbstractEventLoop] = None  # the server's one event loop
         self._thread = threading.Thread(target=self._run_forever, name="ernie-m-fast-model", daemon=True)
 
@@ -88,8 +93,9 @@ class Batcher:
         elif loop is not self._loop_of_requests:
             raise RuntimeError("a Batcher serves the event loop that first submitted to it")
         now = time.perf_counter()
-        items = [_Item(kind, row, loop.create_future(), now) for row in rows]
         with self._wakeup:
+            self._submits += 1
+            items = [_Item(kind, row, loop.create_future(), now, self._submits) for row in rows]
             self._queue.extend(items)
             size = len(self._queue)
             self._wakeup.notify()
@@ -97,12 +103,8 @@ class Batcher:
             self._metrics.queue_size.set(size)
         return [item.future for item in items]
 
-    async def run(self, kind: str, rows: Sequence[Sequence[int]]) -> list[np.ndarray]:
+    async def run(self, kind: str, rows: Sequence[Sequence[int]]) -> list:
         return list(await asyncio.gather(*self.submit(kind, rows)))
-
-    async def call(self, fn: Callable[[], object]):
-        """`fn()` on the model thread, alone, in queue order; its exceptions are raised here unchanged."""
-        return await self.submit(_CALL, [fn])[0]
 
     def _next_batch(self) -> Optional[list[_Item]]:
         with self._wakeup:
@@ -111,12 +113,6 @@ class Batcher:
             if not self._queue:
                 return None
             kind = self._queue[0].kind
-            if kind == _CALL:
-                batch = [self._queue.popleft()]
-                size = len(self._queue)
-                if self._metrics is not None:
-                    self._metrics.queue_size.set(size)
-                return batch
             lengths = []
             for item in self._queue:  # the oldest items of the oldest item's kind, in order
                 if item.kind != kind:
@@ -131,9 +127,6 @@ class Batcher:
 
     def _run_forever(self) -> None:
         while (batch := self._next_batch()) is not None:
-            if batch[0].kind == _CALL:
-                self._run_call(batch[0])
-                continue
             started = time.perf_counter()
             results, error = None, None
             try:
@@ -141,30 +134,8 @@ class Batcher:
             except Exception as exc:  # answered to the batch's requests as a 424; the thread lives on
                 error = exc
             if self._metrics is not None:
-                self._metrics.observe_batch(batch, started, time.perf_counter())
+                self._metrics.observe_batch(batch, requests_in(batch), started, time.perf_counter())
             try:
                 self._loop_of_requests.call_soon_threadsafe(_answer, batch, results, error)
             except RuntimeError:  # the event loop is closed: nobody is waiting any more
                 pass
-
-    def _run_call(self, item: _Item) -> None:
-        started = time.perf_counter()
-        try:
-            result, error = item.row(), None
-        except Exception as exc:  # the caller decides what it means (a bad schema is the client's fault)
-            result, error = None, exc
-        if self._metrics is not None:
-            self._metrics.inference_duration.observe(time.perf_counter() - started)
-
-        def answer():
-            if item.future.done():
-                return
-            if error is not None:
-                item.future.set_exception(error)
-            else:
-                item.future.set_result(result)
-
-        try:
-            self._loop_of_requests.call_soon_threadsafe(answer)
-        except RuntimeError:
-            pass

@@ -7,8 +7,8 @@ Kinds of work (each a batch of token-id lists, one list per input):
   default is the checkpoint's `1_Pooling/config.json` when it has one, else `cls` (TEI's default for
   BERT-like models). Any checkpoint can embed: a head's encoder is used without its head.
 - "predict": a sequence-classification checkpoint's logits.
-/extract and /token-classify run whole requests through `ernie_m_fast.pipeline("information-extraction"
-| "token-classification")` (UIE-M and NER decoding live there, batched by the same token budget).
+- "extract" / "token-classify": the rows of a served task pipeline (`pipelines.py`): per row, the
+  pipeline's model outputs (UIE-M start/end probabilities, NER logits) cut to the row's tokens.
 
 Execution is padding-free: batches are handed to the model as a padded [batch, longest] id tensor
 with its attention mask, and the model packs the real tokens before any layer runs, so the
@@ -28,7 +28,9 @@ import torch
 
 from .. import ErnieMFast, ErnieMTokenizer, ops
 from ..modeling import ErnieMForInformationExtraction, ErnieMForSequenceClassification, ErnieMForTokenClassification
+from ..pipelines.batching import pad_ids, run_batched
 from . import errors
+from .pipelines import SERVED_PIPELINES
 from .settings import ServerSettings
 
 logger = logging.getLogger("ernie_m_fast.serving")
@@ -41,8 +43,6 @@ _TASK_OF_CLASS = {
     ErnieMForTokenClassification: "token-classify",
     ErnieMForInformationExtraction: "extract",
 }
-# the ernie_m_fast.pipeline task that answers /extract and /token-classify
-_PIPELINE_TASK = {"extract": "information-extraction", "token-classify": "token-classification"}
 # the class `ErnieMFast.from_pretrained(task=...)` loads for each explicit task
 _MODEL_TASK = {"embed": "base", "predict": "sequence-classification", "token-classify": "token-classification",
                "extract": "information-extraction"}
@@ -129,11 +129,8 @@ class Engine:
             # on a CPU device the same layouts run eagerly (cuda_graphs' documented test path)
             enable_cuda_graphs(self.model, serving_layouts(settings.max_batch_tokens, self.max_input_length))
         self.pipeline = None
-        if self.task in _PIPELINE_TASK:  # whole requests through the task pipeline, on the model thread
-            from ..pipelines import pipeline
-
-            self.pipeline = pipeline(_PIPELINE_TASK[self.task], model=self.model, tokenizer=self.tokenizer,
-                                     max_tokens=settings.max_batch_tokens)
+        if self.task in SERVED_PIPELINES:  # its rows go through the batcher once the server attaches it
+            self.pipeline = SERVED_PIPELINES[self.task](self.model, self.tokenizer)
 
     # ------------------------------------------------------------------ info
     def info(self) -> dict:
@@ -216,16 +213,13 @@ class Engine:
         return out
 
     # ------------------------------------------------------------------ the model thread
-    def run_batch(self, kind: str, rows: Sequence[Sequence[int]]) -> np.ndarray:
-        """One model call on a batch of token-id lists; float32 results, one row per input."""
-        longest = max(len(r) for r in rows)
-        ids = np.full((len(rows), longest), self.pad_token_id, dtype=np.int64)
-        mask = np.zeros((len(rows), longest), dtype=np.int64)
-        for i, row in enumerate(rows):
-            ids[i, : len(row)] = row
-            mask[i, : len(row)] = 1
-        input_ids = torch.from_numpy(ids).to(self.device)
-        attention_mask = torch.from_numpy(mask).to(self.device)
+    def run_batch(self, kind: str, rows: Sequence[Sequence[int]]):
+        """One model call on a batch of token-id lists, one result per input: a float32 row for
+        "embed"/"predict", a tuple of the pipeline's output arrays for a pipeline's kind."""
+        if self.pipeline is not None and kind == self.pipeline.kind:
+            return run_batched(rows, self.pipeline.forward_rows, self.pipeline.token_level, pad_id=self.pad_token_id,
+                               device=self.device, max_tokens=None, batch_size=len(rows))
+        input_ids, attention_mask = pad_ids(rows, self.pad_token_id, self.device)
         with torch.inference_mode():
             if kind == "embed":
                 hidden = self.model.base_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state

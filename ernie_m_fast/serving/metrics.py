@@ -5,7 +5,8 @@
     ernie_m_fast_inputs_total{route}                          counter, inputs answered with 200
     ernie_m_fast_queue_size                                   gauge, inputs waiting for the model thread
     ernie_m_fast_queue_duration_seconds                       histogram, per input, queued -> batch starts
-    ernie_m_fast_batch_size                                   histogram, inputs per model batch
+    ernie_m_fast_batch_size                                   histogram, inputs (rows) per model batch
+    ernie_m_fast_batch_requests                               histogram, requests whose rows share a batch
     ernie_m_fast_batch_tokens                                 histogram, real tokens per model batch
     ernie_m_fast_inference_duration_seconds                   histogram, per model batch
     ernie_m_fast_requests_in_flight                           gauge
@@ -38,6 +39,8 @@ class ServerMetrics:
                                         buckets=_LATENCY_BUCKETS, registry=r)
         self.batch_size = Histogram(f"{PREFIX}_batch_size", "inputs per model batch", buckets=_SIZE_BUCKETS,
                                     registry=r)
+        self.batch_requests = Histogram(f"{PREFIX}_batch_requests", "requests whose rows share one model batch",
+                                        buckets=_SIZE_BUCKETS, registry=r)
         self.batch_tokens = Histogram(f"{PREFIX}_batch_tokens", "real tokens per model batch",
                                       buckets=_TOKEN_BUCKETS, registry=r)
         self.inference_duration = Histogram(f"{PREFIX}_inference_duration_seconds", "model time per batch",
@@ -48,9 +51,10 @@ class ServerMetrics:
         self.requests.labels(route, str(status)).inc()
         self.request_duration.labels(route, str(status)).observe(seconds)
 
-    def observe_batch(self, items, started: float, finished: float) -> None:
+    def observe_batch(self, items, requests: int, started: float, finished: float) -> None:
         """Called on the model thread after each batch (items carry `row` and `queued_at`)."""
         self.batch_size.observe(len(items))
+        self.batch_requests.observe(requests)
         self.batch_tokens.observe(sum(len(item.row) for item in items))
         self.inference_duration.observe(finished - started)
         for item in items:

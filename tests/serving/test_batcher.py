@@ -11,6 +11,7 @@ import pytest
 from ernie_m_fast.serving import errors
 from ernie_m_fast.serving.batcher import Batcher
 from ernie_m_fast.serving.engine import take_within_budget
+from ernie_m_fast.serving.metrics import ServerMetrics
 
 
 class GatedModel:
@@ -127,38 +128,25 @@ def test_stop_runs_what_is_queued_then_refuses():
     assert asyncio.run(scenario()) == [[1, 1], [2, 1], [3, 1]]
 
 
-def test_calls_run_alone_on_the_model_thread_in_queue_order():
+def test_each_batch_counts_the_requests_its_rows_came_from():
     model = GatedModel()
-    batcher = Batcher(model, max_batch_tokens=100).start()
-    seen = []
-
-    def job(name):
-        def run():
-            seen.append((name, threading.current_thread().name))
-            if name == "bad":
-                raise ValueError("bad schema")
-            return name
-        return run
+    metrics = ServerMetrics()
+    batcher = Batcher(model, max_batch_tokens=100, metrics=metrics).start()
 
     async def scenario():
-        first = batcher.submit("embed", [[1]])
-        await _started(model)  # hold the thread; queue: call a, rows, call bad
-        a = asyncio.ensure_future(batcher.call(job("a")))
-        await asyncio.sleep(0)
-        rows = batcher.submit("embed", [[2], [3]])
-        bad = asyncio.ensure_future(batcher.call(job("bad")))
-        await asyncio.sleep(0)
+        futures = batcher.submit("embed", [[1], [2]])  # batch 1: one request, two rows
+        await _started(model)
+        futures += batcher.submit("embed", [[3]]) + batcher.submit("embed", [[4], [5]])
+        futures += batcher.submit("embed", [[6]])  # batch 2: three requests, four rows
         model.release.release()
-        await first[0]
-        assert await a == "a"
         await _started(model)
         model.release.release()
-        await asyncio.gather(*rows)
-        with pytest.raises(ValueError, match="bad schema"):
-            await bad
+        await asyncio.gather(*futures)
 
     asyncio.run(scenario())
     batcher.stop(timeout=10)
-    assert [name for name, _ in seen] == ["a", "bad"]
-    assert {thread for _, thread in seen} == {"ernie-m-fast-model"}
-    assert [rows for _, rows in model.calls] == [[[1]], [[2], [3]]]
+    assert [len(rows) for _, rows in model.calls] == [2, 4]
+    histogram = {s.name: s.value for m in metrics.registry.collect() if m.name == "ernie_m_fast_batch_requests"
+                 for s in m.samples if "le" not in s.labels}
+    assert histogram["ernie_m_fast_batch_requests_count"] == 2
+    assert histogram["ernie_m_fast_batch_requests_sum"] == 1 + 3

@@ -1,4 +1,5 @@
-"""/extract and /token-classify over HTTP answer what ernie_m_fast.pipeline answers in-process.
+"""/extract and /token-classify over HTTP answer what ernie_m_fast.pipeline answers in-process, also
+under concurrent load, where rows of different requests share model batches (/metrics shows it).
 
 Tolerance: scores and probabilities within 1e-5 (the same fp32 model and the same token-budget
 batches in both processes); labels, words and offsets exactly.
@@ -6,9 +7,12 @@ batches in both processes); labels, words and offsets exactly.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 import ernie_m_fast as emf
+from ernie_m_fast.serving.loadgen import run_load_sync
 from serving_helpers import NER_LABELS
 
 TEXTS = ["Angela Merkel lives in Berlin.", "北京冬奥会 谷爱凌 获得金牌", "Paris"]
@@ -77,3 +81,48 @@ def test_each_pipeline_route_needs_its_head(ner_server, uie_server):
     status, answer, _ = uie_server.request("POST", "/token-classify", {"inputs": "a"})
     assert (status, answer["error_type"]) == (424, "backend")
     assert uie_server.request("POST", "/embed", {"inputs": "a"})[0] == 200  # every checkpoint embeds
+
+
+CONCURRENT_TEXTS = ["Angela Merkel lives in Berlin.", "北京冬奥会 谷爱凌 获得金牌", "Paris", "Hello there, Berlin and Paris",
+                    "a b c d e f g", "谷爱凌 获得金牌"]
+
+
+def concurrent_requests(route, make_args, count=48):
+    """(path, body, texts, args): 1-3 texts each, arguments varying with the request."""
+    out = []
+    for i in range(count):
+        texts = [CONCURRENT_TEXTS[(i + k) % len(CONCURRENT_TEXTS)] for k in range(1 + i % 3)]
+        args = make_args(i)
+        out.append((route, json.dumps({"inputs": texts, **args}).encode(), texts, args))
+    return out
+
+
+def assert_own_answers_and_shared_batches(server, requests, expected_of, clients=16):
+    before = server.metrics()
+    load = run_load_sync("127.0.0.1", server.port, [(path, body) for path, body, _, _ in requests], clients)
+    assert sorted(o.index for o in load.outcomes) == list(range(len(requests)))  # nothing dropped
+    for outcome in load.outcomes:
+        assert outcome.status == 200, outcome.body
+        _, _, texts, args = requests[outcome.index]
+        got, want = json.loads(outcome.body), expected_of(texts, args)
+        assert same(got, want), (texts, args, got, want)
+    after = server.metrics()
+    batches = after["ernie_m_fast_batch_requests_count"] - before.get("ernie_m_fast_batch_requests_count", 0)
+    served = after["ernie_m_fast_batch_requests_sum"] - before.get("ernie_m_fast_batch_requests_sum", 0)
+    assert served > batches, "no batch held rows of more than one request"
+
+
+def test_concurrent_token_classify_requests_get_their_own_answers_and_share_batches(ner_server, ner_dir):
+    ner = emf.pipeline("token-classification", model=ner_dir)
+    strategies = ["none", "simple", "first", "max"]
+    requests = concurrent_requests("/token-classify", lambda i: {"aggregation_strategy": strategies[i % 4],
+                                                                 "ignore_labels": [] if i % 2 else ["O", "B-PER"]})
+    assert_own_answers_and_shared_batches(ner_server, requests, lambda texts, args: ner(texts, **args))
+
+
+def test_concurrent_extract_requests_get_their_own_answers_and_share_batches(uie_server, uie_dir):
+    ie = emf.pipeline("information-extraction", model=uie_dir)
+    schemas = [[{"Person": ["City"]}, "Event"], ["City"], {"Event": ["Person"]}]
+    requests = concurrent_requests("/extract", lambda i: {"schema": schemas[i % 3], "position_prob": 0.3,
+                                                          "schema_lang": "en" if i % 2 else "ch"})
+    assert_own_answers_and_shared_batches(uie_server, requests, lambda texts, args: ie(texts, **args))

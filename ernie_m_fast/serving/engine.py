@@ -59,6 +59,16 @@ def take_within_budget(lengths: Sequence[int], max_tokens: int, max_items: Optio
     return count
 
 
+def utf8_offsets(text: str) -> list[int]:
+    """For each character offset 0..len(text), the byte offset in `text.encode("utf-8")`."""
+    at, total = [0], 0
+    for char in text:
+        code = ord(char)
+        total += 1 if code < 0x80 else 2 if code < 0x800 else 3 if code < 0x10000 else 4
+        at.append(total)
+    return at
+
+
 def checkpoint_pooling(path: str) -> Optional[str]:
     """`cls` or `mean` from a sentence-transformers `1_Pooling/config.json`, if the checkpoint has one."""
     config_file = os.path.join(path, "1_Pooling", "config.json")
@@ -191,8 +201,12 @@ class Engine:
     def tokens(self, texts: Sequence[str], add_special_tokens: bool) -> list[list[dict]]:
         """TEI's /tokenize answer: per input, [{id, text, special, start, stop}].
 
-        Offsets are character offsets into the input (`text == input[start:stop]`); TEI's are byte
-        offsets of the UTF-8 encoding. Special tokens carry their token string and no offsets."""
+        As TEI: `start`/`stop` are offsets in bytes of the input's UTF-8 encoding (TEI reads them from
+        the Rust tokenizers' `encode`, whose offsets are byte offsets), so
+        `input.encode()[start:stop].decode() == text`. `text` is the input's text the token covers
+        (TEI means the same, but slices characters by those byte offsets, which garbles text beyond
+        ASCII: huggingface/text-embeddings-inference#494). Special tokens carry their token string
+        and no offsets."""
         try:
             enc = self.tokenizer(list(texts), add_special_tokens=add_special_tokens, return_offsets_mapping=True,
                                  return_special_tokens_mask=True, return_attention_mask=False)
@@ -202,13 +216,14 @@ class Engine:
         for text, ids, offsets, special in zip(texts, enc["input_ids"], enc["offset_mapping"],
                                                enc["special_tokens_mask"]):
             pieces = self.tokenizer.convert_ids_to_tokens(list(ids))
+            byte_at = utf8_offsets(text)
             row = []
             for token_id, (start, stop), is_special, piece in zip(ids, offsets, special, pieces):
                 if is_special:
                     row.append({"id": int(token_id), "text": piece, "special": True, "start": None, "stop": None})
                 else:
                     row.append({"id": int(token_id), "text": text[start:stop], "special": False,
-                                "start": int(start), "stop": int(stop)})
+                                "start": byte_at[start], "stop": byte_at[stop]})
             out.append(row)
         return out
 

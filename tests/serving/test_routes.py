@@ -76,8 +76,9 @@ def test_predict_single_pair_and_batch(server, direct):
     check(body[1], expected(TEXTS[3], TEXTS[1]))
 
 
-def test_tokenize_gives_ids_and_character_offsets(server, direct):
-    text = "Ｆｕｌｌ－ｗｉｄｔｈ 多语言 text"
+def test_tokenize_gives_ids_and_utf8_byte_offsets(server, direct):
+    # 1-, 2-, 3- and 4-byte UTF-8 characters: ASCII, Latin-1, CJK and full-width forms, an emoji
+    text = "Ｆｕｌｌ－ｗｉｄｔｈ 多语言 text café 😀 ok"
     status, body, _ = server.request("POST", "/tokenize", {"inputs": [text, "a"]})
     assert status == 200 and len(body) == 2
     enc = direct.tokenizer(text, return_offsets_mapping=True)
@@ -85,9 +86,15 @@ def test_tokenize_gives_ids_and_character_offsets(server, direct):
     assert [t["id"] for t in tokens] == enc["input_ids"]
     assert tokens[0] == {"id": 0, "text": "[CLS]", "special": True, "start": None, "stop": None}
     assert tokens[-1]["special"] and tokens[-1]["text"] == "[SEP]"
+    data = text.encode("utf-8")
     for token, (start, stop) in zip(tokens[1:-1], enc["offset_mapping"][1:-1]):
-        assert not token["special"] and (token["start"], token["stop"]) == (start, stop)
-        assert token["text"] == text[start:stop]
+        assert not token["special"]
+        # TEI's offsets: bytes of the UTF-8 input, as the Rust tokenizers' `encode` gives them
+        assert (token["start"], token["stop"]) == (len(text[:start].encode()), len(text[:stop].encode()))
+        assert token["text"] == data[token["start"]:token["stop"]].decode("utf-8") == text[start:stop]
+    pieces = {t["text"] for t in tokens[1:-1]}
+    assert "😀" in pieces or any("😀" in p for p in pieces)  # the emoji is covered by a token
+    assert tokens[-2]["stop"] == len(data)  # ends at the last byte, past every multi-byte character
     status, body, _ = server.request("POST", "/tokenize", {"inputs": "a", "add_special_tokens": False})
     assert status == 200 and all(not t["special"] for t in body[0])
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import hmac
-import json
 import logging
 import threading
 import time
@@ -31,6 +30,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import errors, schemas
+from .encoding import json_bytes
 from .batcher import Batcher
 from .engine import Engine, postprocess_embedding, postprocess_scores
 from .metrics import ServerMetrics
@@ -44,6 +44,7 @@ INFERENCE_ROUTES = frozenset({"/embed", "/predict", "/tokenize", "/extract", "/t
 PROTECTED_ROUTES = INFERENCE_ROUTES | {"/info"}  # with --api-key; health, metrics and docs stay open
 ROUTES = PROTECTED_ROUTES | {"/health", "/metrics", "/docs", "/openapi.json"}
 UNTRACKED_ROUTES = frozenset({"/health", "/metrics"})  # not waited for when draining
+INLINE_TOKENIZE_CHARS = 2000  # requests with at most this many characters are tokenized on the event loop
 PIPELINE_WORKERS = 64  # at most this many /extract or /token-classify requests run (and batch) at once
 
 
@@ -72,14 +73,18 @@ class ServingState:
             raise errors.loading()
         return self.engine
 
-    async def off_loop(self, fn, *args):
-        """Run CPU work (tokenization) on the tokenization pool, off the event loop and the model thread."""
+    async def tokenize(self, texts: list, fn, *args):
+        """`fn(*args)`: tokenization, never on the model thread. Short requests are tokenized right here on
+        the event loop (two thread hand-offs cost more than a sentence's tokenization), longer ones on the
+        tokenization pool so that the event loop keeps answering meanwhile."""
+        if sum(len(t) if isinstance(t, str) else len(t[0]) + len(t[1]) for t in texts) <= INLINE_TOKENIZE_CHARS:
+            return fn(*args)
         return await asyncio.get_running_loop().run_in_executor(self.tokenize_pool, fn, *args)
 
     async def infer(self, kind: str, engine: Engine, items: list, request) -> list:
         """Tokenize `items` (truncating as the request says), then one result row each from the batcher."""
         truncate = self.settings.auto_truncate if request.truncate is None else request.truncate
-        ids = await self.off_loop(engine.encode, items, truncate, request.truncation_direction.lower())
+        ids = await self.tokenize(items, engine.encode, items, truncate, request.truncation_direction.lower())
         return await self.batcher.run(kind, ids)
 
     # ------------------------------------------------------------------ lifespan
@@ -125,16 +130,8 @@ class ServingState:
                 pool.shutdown(wait=False)
 
 
-def _plain(value):
-    """json.dumps' fallback: numpy scalars and arrays (pipelines' scores) as Python numbers and lists."""
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
 def _json(body, status: int = 200) -> Response:
-    return Response(json.dumps(body, ensure_ascii=False, default=_plain).encode(), status_code=status,
-                    media_type="application/json")
+    return Response(json_bytes(body), status_code=status, media_type="application/json")
 
 
 def _error_response(error: errors.ApiError) -> Response:
@@ -395,7 +392,7 @@ def create_app(settings: ServerSettings, load_in_background: bool = True) -> Fas
         engine = state.ready_engine()
         texts, _ = _texts(request.inputs, settings.max_client_batch_size)
         _refuse_prompt(request.prompt_name)
-        body = await state.off_loop(engine.tokens, texts, request.add_special_tokens)
+        body = await state.tokenize(texts, engine.tokens, texts, request.add_special_tokens)
         state.metrics.inputs.labels("/tokenize").inc(len(texts))
         return _json(body)
 

@@ -261,13 +261,13 @@ class Engine:
         return np.concatenate(results) if results else np.zeros((0, 0), np.float32)
 
 
-def postprocess_embedding(vector: np.ndarray, normalize: bool, dimensions: Optional[int]) -> list[float]:
+def postprocess_embedding(vector: np.ndarray, normalize: bool, dimensions: Optional[int]) -> np.ndarray:
+    """The answered float32 vector: its first `dimensions` values, L2-normalised when asked."""
     if dimensions is not None:
         vector = vector[:dimensions]
     if normalize:
-        norm = float(np.linalg.norm(vector))
-        vector = vector / max(norm, 1e-12)
-    return vector.tolist()
+        vector = vector / max(float(np.linalg.norm(vector)), 1e-12)
+    return vector
 
 
 def postprocess_scores(logits: np.ndarray, id2label: dict, raw_scores: bool) -> list[dict]:

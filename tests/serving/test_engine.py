@@ -87,9 +87,9 @@ async def _call(app, method, path, body=b""):
 
 def test_503_while_the_model_loads(classifier_dir):
     app = create_app(ServerSettings(model=classifier_dir))
-    app.state.serving.start()  # what the lifespan does before the background load finishes
 
     async def scenario():
+        app.state.serving.start()  # what the lifespan does, on the loop, before the background load finishes
         return [await _call(app, "GET", "/health"), await _call(app, "POST", "/embed", b'{"inputs": "a"}'),
                 await _call(app, "GET", "/info"), await _call(app, "GET", "/metrics")]
 

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 
 import pytest
 import torch
@@ -106,3 +107,44 @@ def test_a_model_that_cannot_load_exits_1(tmp_path):
                              env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert process.returncode == 1, process.stderr[-2000:]
     assert "could not load the model" in process.stderr
+
+
+def test_short_requests_tokenize_on_the_event_loop_long_ones_on_the_pool(classifier_dir):
+    from ernie_m_fast.serving.app import INLINE_TOKENIZE_CHARS
+
+    state = create_app(ServerSettings(model=classifier_dir)).state.serving
+    where = lambda: threading.current_thread().name  # noqa: E731
+
+    async def scenario():
+        state.start()
+        short = await state.tokenize(["a" * INLINE_TOKENIZE_CHARS], where)
+        pair = await state.tokenize([("a" * (INLINE_TOKENIZE_CHARS // 2), "b" * (INLINE_TOKENIZE_CHARS // 2 + 1))],
+                                    where)
+        long = await state.tokenize(["a" * (INLINE_TOKENIZE_CHARS // 2)] * 3, where)
+        return short, pair, long, threading.current_thread().name
+
+    short, pair, long, loop_thread = asyncio.run(scenario())
+    state.stop()
+    assert short == loop_thread  # at the limit: no thread hand-off
+    assert pair.startswith("ernie-m-fast-tokenize") and long.startswith("ernie-m-fast-tokenize")  # both texts count
+
+
+def test_json_bodies_write_float32_as_float32():
+    import numpy as np
+
+    from ernie_m_fast.serving import encoding
+
+    vector = np.array([0.1, 1 / 3, -2.5e-8, 7.0], dtype=np.float32)
+    body = {"a": [vector, {"score": np.float32(0.5)}], "text": "多语言 😀"}
+    written = encoding.json_bytes(body)
+    if encoding.orjson is not None:  # the shortest text that reads back to the same float32, as TEI writes f32
+        assert written == '{"a":[[0.1,0.33333334,-2.5e-8,7.0],{"score":0.5}],"text":"多语言 😀"}'.encode()
+    read = json.loads(written)
+    assert np.array_equal(np.array(read["a"][0], dtype=np.float32), vector) and read["text"] == "多语言 😀"
+    fallback = encoding.orjson
+    try:
+        encoding.orjson = None  # the json module: float32 values written as their float64 values
+        read = json.loads(encoding.json_bytes(body))
+    finally:
+        encoding.orjson = fallback
+    assert np.array_equal(np.array(read["a"][0], dtype=np.float32), vector) and read["a"][1]["score"] == 0.5

@@ -89,6 +89,15 @@ def test_batch_call_matches_one_by_one(variant_pair):
     assert ours(TEXTS)["attention_mask"] == [[1] * len(e) for e in expected]
 
 
+def test_batches_below_and_above_the_threaded_sentencepiece_size_match(base_pair):
+    from ernie_m_fast.tokenization import SP_THREADED_BATCH
+
+    theirs, ours = base_pair
+    for count in (1, SP_THREADED_BATCH - 1, SP_THREADED_BATCH):  # looped, looped, sentencepiece's pool
+        texts = (TEXTS * 2)[:count]
+        assert ours(texts)["input_ids"] == [oracle(theirs, "encode", t) for t in texts]
+
+
 def test_lone_underline_at_end_is_dropped_not_an_error(tmp_path):
     from spm_fixtures import build_tiny_tokenizer_dir
     from transformers import ErnieMTokenizer as Theirs

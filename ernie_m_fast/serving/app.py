@@ -2,6 +2,8 @@
 
     POST /embed           {inputs, truncate, truncation_direction, normalize, dimensions} -> [[float]]
     POST /predict         {inputs, truncate, truncation_direction, raw_scores} -> [{score, label}] | [[...]]
+    POST /embed_all       {inputs, truncate, truncation_direction} -> [[[float]]], every token's hidden state
+    POST /v1/embeddings   OpenAI's {input, encoding_format, dimensions} -> {object, data, model, usage}
     POST /tokenize        {inputs, add_special_tokens} -> [[{id, text, special, start, stop}]]
     POST /extract         {inputs, schema, position_prob, schema_lang} -> UIE-M results, one per input
     POST /token-classify  {inputs, aggregation_strategy, ignore_labels} -> entities, one list per input
@@ -16,6 +18,7 @@ ASGI lifespan starts, so each process (a Ray Serve replica too) builds its own.
 from __future__ import annotations
 
 import asyncio
+import base64
 import concurrent.futures
 import hmac
 import logging
@@ -24,7 +27,7 @@ import time
 from contextlib import asynccontextmanager
 from typing import Optional
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -40,7 +43,8 @@ from .settings import ServerSettings
 logger = logging.getLogger("ernie_m_fast.serving")
 access_logger = logging.getLogger("ernie_m_fast.serving.access")
 
-INFERENCE_ROUTES = frozenset({"/embed", "/predict", "/tokenize", "/extract", "/token-classify"})
+OPENAI_ROUTES = frozenset({"/v1/embeddings", "/embeddings"})  # OpenAI's bodies and error shape, as TEI serves them
+INFERENCE_ROUTES = OPENAI_ROUTES | {"/embed", "/embed_all", "/predict", "/tokenize", "/extract", "/token-classify"}
 PROTECTED_ROUTES = INFERENCE_ROUTES | {"/info"}  # with --api-key; health, metrics and docs stay open
 ROUTES = PROTECTED_ROUTES | {"/health", "/metrics", "/docs", "/openapi.json"}
 UNTRACKED_ROUTES = frozenset({"/health", "/metrics"})  # not waited for when draining
@@ -81,11 +85,13 @@ class ServingState:
             return fn(*args)
         return await asyncio.get_running_loop().run_in_executor(self.tokenize_pool, fn, *args)
 
-    async def infer(self, kind: str, engine: Engine, items: list, request) -> list:
-        """Tokenize `items` (truncating as the request says), then one result row each from the batcher."""
-        truncate = self.settings.auto_truncate if request.truncate is None else request.truncate
-        ids = await self.tokenize(items, engine.encode, items, truncate, request.truncation_direction.lower())
-        return await self.batcher.run(kind, ids)
+    async def infer(self, kind: str, engine: Engine, items: list, truncate: Optional[bool],
+                    direction: str = "right") -> tuple[list, int]:
+        """Tokenize `items` (truncating as the request says; None: --auto-truncate), then one result each
+        from the batcher. Returns (results, the inputs' tokens)."""
+        truncate = self.settings.auto_truncate if truncate is None else truncate
+        ids = await self.tokenize(items, engine.encode, items, truncate, direction.lower())
+        return await self.batcher.run(kind, ids), sum(len(row) for row in ids)
 
     # ------------------------------------------------------------------ lifespan
     def start(self) -> None:
@@ -134,8 +140,9 @@ def _json(body, status: int = 200) -> Response:
     return Response(json_bytes(body), status_code=status, media_type="application/json")
 
 
-def _error_response(error: errors.ApiError) -> Response:
-    return Response(error.body(), status_code=error.status, media_type="application/json")
+def _error_response(error: errors.ApiError, path: str = "") -> Response:
+    body = error.openai_body() if path in OPENAI_ROUTES else error.body()
+    return Response(body, status_code=error.status, media_type="application/json")
 
 
 class AdmissionGate:
@@ -188,7 +195,7 @@ class AdmissionGate:
         s.admitted_total += tracked
         try:
             if refusal is not None:
-                await _error_response(refusal)(scope, receive, send_and_record)
+                await _error_response(refusal, path)(scope, receive, send_and_record)
             else:
                 await self.app(scope, receive, send_and_record)
         finally:
@@ -327,18 +334,19 @@ def create_app(settings: ServerSettings, load_in_background: bool = True) -> Fas
 
     @app.exception_handler(errors.ApiError)
     async def api_error(request, exc: errors.ApiError):
-        return _error_response(exc)
+        return _error_response(exc, request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request, exc: RequestValidationError):
-        return _error_response(errors.ApiError(422, errors.VALIDATION, _validation_message(exc)))
+        return _error_response(errors.ApiError(422, errors.VALIDATION, _validation_message(exc)), request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request, exc: StarletteHTTPException):
         if exc.status_code == 400:  # FastAPI could not read the body (e.g. invalid UTF-8)
-            return _error_response(errors.ApiError(422, errors.VALIDATION, f"malformed request body: {exc.detail}"))
+            return _error_response(errors.ApiError(422, errors.VALIDATION, f"malformed request body: {exc.detail}"),
+                                   request.url.path)
         kind = errors.NOT_FOUND if exc.status_code in (404, 405) else errors.VALIDATION
-        return _error_response(errors.ApiError(exc.status_code, kind, str(exc.detail)))
+        return _error_response(errors.ApiError(exc.status_code, kind, str(exc.detail)), request.url.path)
 
     error_docs = {code: {"model": schemas.ErrorResponse} for code in (401, 413, 422, 424, 429, 503)}
 
@@ -363,18 +371,55 @@ def create_app(settings: ServerSettings, load_in_background: bool = True) -> Fas
         state.metrics.in_flight.set(state.in_flight)
         return Response(state.metrics.render(), media_type=state.metrics.content_type)
 
+    def check_dimensions(engine: Engine, dimensions: Optional[int]) -> None:
+        if dimensions is not None and dimensions > engine.model.config.hidden_size:
+            raise errors.ApiError(422, errors.VALIDATION, f"dimensions {dimensions} exceeds the "
+                                                          f"embedding size {engine.model.config.hidden_size}")
+
     @app.post("/embed", responses={200: {"model": schemas.EmbedResponse}, **error_docs})
     async def embed(request: schemas.EmbedRequest):
         engine = state.ready_engine()
         texts, _ = _texts(request.inputs, settings.max_client_batch_size)
         _refuse_prompt(request.prompt_name)
-        if request.dimensions is not None and request.dimensions > engine.model.config.hidden_size:
-            raise errors.ApiError(422, errors.VALIDATION, f"dimensions {request.dimensions} exceeds the "
-                                                          f"embedding size {engine.model.config.hidden_size}")
-        rows = await state.infer("embed", engine, texts, request)
+        check_dimensions(engine, request.dimensions)
+        rows, _ = await state.infer("embed", engine, texts, request.truncate, request.truncation_direction)
         body = [postprocess_embedding(row, request.normalize, request.dimensions) for row in rows]
         state.metrics.inputs.labels("/embed").inc(len(texts))
         return _json(body)
+
+    @app.post("/embed_all", responses={200: {"model": schemas.EmbedAllResponse}, **error_docs})
+    async def embed_all(request: schemas.EmbedAllRequest):
+        """Every token's last hidden state, special tokens included, unpooled and unnormalised (TEI's
+        /embed_all): per input, [tokens][hidden]."""
+        engine = state.ready_engine()
+        texts, _ = _texts(request.inputs, settings.max_client_batch_size)
+        _refuse_prompt(request.prompt_name)
+        rows, _ = await state.infer("embed_all", engine, texts, request.truncate, request.truncation_direction)
+        state.metrics.inputs.labels("/embed_all").inc(len(texts))
+        return _json(rows)
+
+    openai_error_docs = {code: {"model": schemas.OpenAIErrorResponse} for code in (401, 413, 422, 424, 429, 503)}
+
+    @app.post("/v1/embeddings", responses={200: {"model": schemas.OpenAIEmbeddingsResponse}, **openai_error_docs})
+    async def openai_embeddings(request: schemas.OpenAIEmbeddingsRequest, http_request: Request):
+        """OpenAI-compatible embeddings (TEI's /v1/embeddings, also at /embeddings): pooled as /embed,
+        always L2-normalised, truncated when --auto-truncate is set; `base64` is the little-endian
+        float32 bytes. Errors here are OpenAI-shaped: {message, code, type}."""
+        engine = state.ready_engine()
+        texts, _ = _texts(request.input, settings.max_client_batch_size)
+        check_dimensions(engine, request.dimensions)
+        rows, tokens = await state.infer("embed", engine, texts, None)
+        data = []
+        for index, row in enumerate(rows):
+            vector = postprocess_embedding(row, True, request.dimensions)
+            if request.encoding_format == "base64":
+                vector = base64.b64encode(vector.astype("<f4").tobytes()).decode("ascii")
+            data.append({"object": "embedding", "embedding": vector, "index": index})
+        state.metrics.inputs.labels(http_request.url.path).inc(len(texts))
+        return _json({"object": "list", "data": data, "model": settings.model,
+                      "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+
+    app.add_api_route("/embeddings", openai_embeddings, methods=["POST"], include_in_schema=False)
 
     @app.post("/predict", responses={200: {"model": schemas.PredictResponse}, **error_docs})
     async def predict(request: schemas.PredictRequest):
@@ -382,7 +427,7 @@ def create_app(settings: ServerSettings, load_in_background: bool = True) -> Fas
         if engine.task != "predict":
             raise errors.wrong_task("/predict", engine.task, "sequence-classification")
         items, single = _predict_inputs(request.inputs, settings.max_client_batch_size)
-        rows = await state.infer("predict", engine, items, request)
+        rows, _ = await state.infer("predict", engine, items, request.truncate, request.truncation_direction)
         body = [postprocess_scores(row, engine.id2label, request.raw_scores) for row in rows]
         state.metrics.inputs.labels("/predict").inc(len(items))
         return _json(body[0] if single else body)

@@ -7,6 +7,7 @@ Kinds of work (each a batch of token-id lists, one list per input):
   default is the checkpoint's `1_Pooling/config.json` when it has one, else `cls` (TEI's default for
   BERT-like models). Any checkpoint can embed: a head's encoder is used without its head.
 - "predict": a sequence-classification checkpoint's logits.
+- "embed_all": every token's last hidden state, unpooled ([tokens, hidden] per input; TEI's /embed_all).
 - "extract" / "token-classify": the rows of a served task pipeline (`pipelines.py`): per row, the
   pipeline's model outputs (UIE-M start/end probabilities, NER logits) cut to the row's tokens.
 
@@ -230,10 +231,14 @@ class Engine:
     # ------------------------------------------------------------------ the model thread
     def run_batch(self, kind: str, rows: Sequence[Sequence[int]]):
         """One model call on a batch of token-id lists, one result per input: a float32 row for
-        "embed"/"predict", a tuple of the pipeline's output arrays for a pipeline's kind."""
+        "embed"/"predict", a [tokens, hidden] array for "embed_all", a tuple of the pipeline's output
+        arrays for a pipeline's kind."""
         if self.pipeline is not None and kind == self.pipeline.kind:
             return run_batched(rows, self.pipeline.forward_rows, self.pipeline.token_level, pad_id=self.pad_token_id,
                                device=self.device, max_tokens=None, batch_size=len(rows))
+        if kind == "embed_all":
+            return [hidden for (hidden,) in run_batched(rows, self._hidden_states, (True,), pad_id=self.pad_token_id,
+                                                        device=self.device, max_tokens=None, batch_size=len(rows))]
         input_ids, attention_mask = pad_ids(rows, self.pad_token_id, self.device)
         with torch.inference_mode():
             if kind == "embed":
@@ -248,6 +253,9 @@ class Engine:
             else:
                 raise ValueError(f"unknown kind of work {kind!r}")
             return result.float().cpu().numpy()
+
+    def _hidden_states(self, input_ids, attention_mask) -> tuple:
+        return (self.model.base_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state,)
 
     def run_texts(self, kind: str, texts: Sequence[Text], truncate: bool = True) -> np.ndarray:
         """Tokenize and run `texts` in batches of at most `max_batch_tokens` real tokens (no server needed)."""

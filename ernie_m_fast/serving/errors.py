@@ -31,6 +31,10 @@ class ApiError(Exception):
     def body(self) -> bytes:
         return error_body(self.message, self.error_type)
 
+    def openai_body(self) -> bytes:
+        """The error shape of the OpenAI-compatible route (TEI's `{message, code, type}` there)."""
+        return json.dumps({"message": self.message, "code": self.status, "type": self.error_type}).encode()
+
 
 def error_body(message: str, error_type: str) -> bytes:
     return json.dumps({"error": message, "error_type": error_type}).encode()

@@ -23,6 +23,25 @@ class EmbedRequest(BaseModel):
     prompt_name: Optional[str] = Field(None, description="accepted for TEI compatibility; no prompts are configured")
 
 
+class EmbedAllRequest(BaseModel):
+    model_config = _STRICT
+    inputs: Union[str, list[str]] = Field(examples=["What is Deep Learning?"])
+    truncate: Optional[bool] = None
+    truncation_direction: Direction = "right"
+    prompt_name: Optional[str] = None
+
+
+class OpenAIEmbeddingsRequest(BaseModel):
+    """OpenAI's embeddings request, as TEI's /v1/embeddings takes it (`model` and `user` are ignored)."""
+
+    model_config = _STRICT
+    input: Union[str, list[str]] = Field(examples=["What is Deep Learning?"])
+    model: Optional[str] = None
+    user: Optional[str] = None
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: Optional[int] = Field(None, ge=1)
+
+
 class PredictRequest(BaseModel):
     model_config = _STRICT
     inputs: Union[str, list[str], list[list[str]]] = Field(
@@ -75,6 +94,31 @@ class ErrorResponse(BaseModel):
     error_type: str
 
 
+class OpenAIErrorResponse(BaseModel):
+    message: str
+    code: int
+    type: str
+
+
+class OpenAIEmbedding(BaseModel):
+    object: Literal["embedding"]
+    embedding: Union[list[float], str]
+    index: int
+
+
+class OpenAIUsage(BaseModel):
+    prompt_tokens: int
+    total_tokens: int
+
+
+class OpenAIEmbeddingsResponse(BaseModel):
+    object: Literal["list"]
+    data: list[OpenAIEmbedding]
+    model: str
+    usage: OpenAIUsage
+
+
 EmbedResponse = RootModel[list[list[float]]]
+EmbedAllResponse = RootModel[list[list[list[float]]]]
 PredictResponse = RootModel[Union[list[Prediction], list[list[Prediction]]]]
 TokenizeResponse = RootModel[list[list[SimpleToken]]]

@@ -53,6 +53,47 @@ def test_embed_equals_direct_model_output(server, direct):
     assert close(single[0], direct.embedding(TEXTS[4], normalize=False)[:5])
 
 
+def test_embed_all_gives_every_tokens_hidden_state(server, direct):
+    status, body, _ = server.request("POST", "/embed_all", {"inputs": TEXTS[:3]})
+    assert status == 200 and len(body) == 3
+    for text, states in zip(TEXTS, body):
+        with torch.inference_mode():
+            want = direct.model.base_model(input_ids=direct.ids(text)).last_hidden_state[0]
+        assert len(states) == want.shape[0] and close(states, want), text  # [CLS] ... [SEP], unpooled
+    status, single, _ = server.request("POST", "/embed_all", {"inputs": TEXTS[0]})
+    assert status == 200 and len(single) == 1 and close(single[0], torch.tensor(body[0]))
+
+
+def openai_error(response, status, error_type):
+    got_status, body, _ = response
+    assert got_status == status and set(body) == {"message", "code", "type"}, body
+    assert body["code"] == status and body["type"] == error_type and body["message"]
+
+
+@pytest.mark.parametrize("route", ["/v1/embeddings", "/embeddings"])
+def test_openai_embeddings(server, direct, classifier_dir, route):
+    import base64
+
+    import numpy as np
+
+    status, body, _ = server.request("POST", route, {"input": TEXTS[:2], "model": "any", "user": "u"})
+    assert status == 200 and (body["object"], body["model"]) == ("list", classifier_dir)
+    assert [(d["object"], d["index"]) for d in body["data"]] == [("embedding", 0), ("embedding", 1)]
+    for text, item in zip(TEXTS, body["data"]):
+        assert close(item["embedding"], direct.embedding(text)), text  # pooled as /embed, normalised
+    tokens = sum(direct.ids(text).shape[1] for text in TEXTS[:2])
+    assert body["usage"] == {"prompt_tokens": tokens, "total_tokens": tokens}
+    status, body, _ = server.request("POST", route, {"input": TEXTS[2], "encoding_format": "base64", "dimensions": 8})
+    assert status == 200 and len(body["data"]) == 1
+    vector = np.frombuffer(base64.b64decode(body["data"][0]["embedding"]), dtype="<f4")
+    want = direct.embedding(TEXTS[2], normalize=False)[:8]
+    assert close(vector.tolist(), want / want.norm())  # the first 8 dimensions, then normalised
+    openai_error(server.request("POST", route, {"input": ["a"] * 5}), 413, "validation")
+    openai_error(server.request("POST", route, {"input": "a", "encoding_format": "int8"}), 422, "validation")
+    openai_error(server.request("POST", route, {"inputs": "a"}), 422, "validation")
+    openai_error(server.request("POST", route, {"input": []}), 422, "empty")
+
+
 def test_predict_single_pair_and_batch(server, direct):
     def expected(text, pair=None, raw=False):
         logits = direct.logits(text, pair)
@@ -126,7 +167,8 @@ def test_info_health_metrics_docs(server):
     assert status == 200 and headers["content-type"].startswith("text/html")
     status, spec, _ = server.request("GET", "/openapi.json", auth=False)
     assert status == 200
-    assert {"/embed", "/predict", "/tokenize", "/extract", "/token-classify", "/info"} <= set(spec["paths"])
+    assert {"/embed", "/embed_all", "/v1/embeddings", "/predict", "/tokenize", "/extract", "/token-classify",
+            "/info"} <= set(spec["paths"])
 
 
 # ---------------------------------------------------------------------- every error status
@@ -161,6 +203,8 @@ def test_413_too_many_inputs_and_oversized_body(server):
     ("/predict", {"inputs": [["a", "b", "c"]]}),
     ("/predict", {"inputs": [[]]}),
     ("/predict", {"inputs": "a", "raw_scores": "true"}),
+    ("/embed_all", {"inputs": [1]}),
+    ("/embed_all", {"inputs": "a", "truncate": "no"}),
     ("/tokenize", {"inputs": {"a": 1}}),
     ("/tokenize", {"inputs": "a", "add_special_tokens": None}),
 ])
@@ -168,7 +212,7 @@ def test_422_wrong_types(server, route, body):
     assert_error(server.request("POST", route, body), 422, "validation")
 
 
-@pytest.mark.parametrize("route", ["/embed", "/predict", "/tokenize", "/extract", "/token-classify"])
+@pytest.mark.parametrize("route", ["/embed", "/embed_all", "/predict", "/tokenize", "/extract", "/token-classify"])
 def test_422_empty_list(server, route):
     body = {"inputs": [], "schema": ["x"]} if route == "/extract" else {"inputs": []}
     assert_error(server.request("POST", route, body), 422, "empty")

@@ -114,8 +114,9 @@ class MkldnnLinear(PackedLinear):
 PACKINGS = {"int8": Int8Linear, "mkldnn": MkldnnLinear}
 
 
-def pack_linears_(model: nn.Module, kind: str) -> nn.Module:
-    """Replace the encoder's and pooler's nn.Linear layers of `model` by packed `kind` layers, in place.
+def pack_linears_(model: nn.Module, kind: str, *, pooler: bool = True) -> nn.Module:
+    """Replace the encoder's (and, with `pooler`, the pooler's) nn.Linear layers of `model` by packed
+    `kind` layers, in place.
 
     Each self-attention's q/k/v become one packed QKV layer (`pack_qkv`: the model owns that layout).
     Task heads stay as they are: they are tiny and their outputs are what users read.
@@ -134,15 +135,19 @@ def pack_linears_(model: nn.Module, kind: str) -> nn.Module:
             layer.self_attn.out_proj = make(layer.self_attn.out_proj.weight, layer.self_attn.out_proj.bias)
             layer.linear1 = make(layer.linear1.weight, layer.linear1.bias)
             layer.linear2 = make(layer.linear2.weight, layer.linear2.bias)
-        if base.pooler is not None:
+        if pooler and base.pooler is not None:
             base.pooler.dense = make(base.pooler.dense.weight, base.pooler.dense.bias)
     return model
 
 
 def quantize_linears_(model: nn.Module, scheme: str) -> nn.Module:
-    """`pack_linears_` with int8 weights; records the scheme on the model (which can then not be saved)."""
+    """`pack_linears_` with int8 weights; records the scheme on the model (which can then not be saved).
+
+    The pooler stays float32: it runs on one row per sequence, so int8 buys it no time, and its output
+    feeds the classification heads directly, so its rounding would move their logits the most.
+    """
     if scheme not in QUANTIZE_SCHEMES:
         raise ValueError(f"quantize must be one of {QUANTIZE_SCHEMES} (or None), got {scheme!r}")
-    pack_linears_(model, scheme)
+    pack_linears_(model, scheme, pooler=False)
     model.quantization = scheme
     return model

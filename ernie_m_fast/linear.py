@@ -21,6 +21,30 @@ from torch import nn
 QUANTIZE_SCHEMES = ("int8",)
 
 
+def activation_reduce_range(cpu_flags: set[str] | None = None) -> bool:
+    """Whether dynamic int8 activations must use 7 bits (0..127) instead of 8 on this CPU.
+
+    Without VNNI, fbgemm's u8 x s8 products are summed in pairs into int16 (vpmaddubsw), which
+    saturates for 8-bit activations (2 * 255 * 127 > 32767) and silently corrupts outputs; torch's own
+    x86 quantization configs reduce the range for that reason. With VNNI (avx512_vnni / avx_vnni) the
+    sums are int32 and the full range halves the activations' rounding error. Unknown: reduce.
+    """
+    if cpu_flags is None:
+        cpu_flags = _cpu_flags()
+    return not ({"avx512_vnni", "avx_vnni"} & cpu_flags)
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
 def linear_matmul(linear: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """x W^T without the bias, for an `nn.Linear` or a packed layer."""
     if isinstance(linear, PackedLinear):
@@ -66,12 +90,13 @@ class Int8Linear(PackedLinear):
             warnings.simplefilter("ignore", UserWarning)
             qweight = torch.quantize_per_channel(w, scales, zero_points, 0, torch.qint8)
         self._packed = torch.ops.quantized.linear_prepack(qweight, None)
+        self._reduce_range = activation_reduce_range()
 
     def matmul(self, x: torch.Tensor) -> torch.Tensor:
         if x.dtype != torch.float32:
             raise TypeError(f"an int8-quantized model takes float32 activations, got {x.dtype}")
         shape = x.shape
-        out = torch.ops.quantized.linear_dynamic(x.reshape(-1, shape[-1]).contiguous(), self._packed, False)
+        out = torch.ops.quantized.linear_dynamic(x.reshape(-1, shape[-1]).contiguous(), self._packed, self._reduce_range)
         return out.view(*shape[:-1], self.out_features)
 
     def dequantized_weight(self) -> torch.Tensor:

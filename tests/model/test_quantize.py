@@ -55,6 +55,17 @@ def test_int8_linear_matches_its_dequantized_weight():
     torch.testing.assert_close(layer.matmul(x) + bias, out)
 
 
+def test_activations_use_7_bits_unless_the_cpu_has_vnni():
+    """Without VNNI, fbgemm's int16 pair sums saturate on 8-bit activations (AVX2 machines such as
+    AMD Zen 3 among them): there the range must be reduced; with VNNI the full range is exact."""
+    from ernie_m_fast.linear import activation_reduce_range
+
+    assert activation_reduce_range({"avx2", "fma"}) is True
+    assert activation_reduce_range({"avx2", "avx512f", "avx512_vnni"}) is False
+    assert activation_reduce_range({"avx2", "avx_vnni"}) is False
+    assert activation_reduce_range(set()) is True  # unknown CPU: the safe choice
+
+
 def test_quantized_model_stays_close_to_fp32(checkpoint):
     fp32 = emf.ErnieMForSequenceClassification.from_pretrained(checkpoint)
     int8 = emf.ErnieMForSequenceClassification.from_pretrained(checkpoint, quantize="int8")

@@ -11,28 +11,34 @@ prompts of one level run through the model together in token-budget batches. The
 logits (transformers' API); this pipeline applies the sigmoid that PaddleNLP's UIEM applies inside
 its forward. Output, as Taskflow: a list with one dict per text (also for a single str).
 
+`taskflow_compat=True` switches to Taskflow's results span for span, quirks included
+(`uie_taskflow.py` says which, and why the default differs): PaddleNLP's tokenizer rule, Taskflow's
+window sizes and truncation, PaddleNLP's padded no-mask input (`paddle_pad_to`), empty and prompt
+spans, and Taskflow's window joiner.
+
 `span_probabilities` is the one place the model is called; a subclass (or `forward_kwargs`, passed
-to every model call) can switch in another way to compute the probabilities, e.g. Taskflow's exact
-padded-input semantics.
+to every model call) can switch in another way to compute the probabilities.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import copy
+from typing import NamedTuple, Optional
 
 import numpy as np
 import torch
 
 from ..modeling import ErnieMForInformationExtraction
-from . import uie
-from .base import Pipeline
+from . import uie, uie_taskflow
+from .base import CHUNK_SIZE, Pipeline
 from .encoding import Encoded, encode_with_offsets
 
 
 class InformationExtractionPipeline(Pipeline):
     task = "information-extraction"
     model_class = ErnieMForInformationExtraction
-    defaults = {"schema": None, "position_prob": 0.5, "max_seq_len": None, "schema_lang": "ch"}
+    defaults = {"schema": None, "position_prob": 0.5, "max_seq_len": None, "schema_lang": "ch",
+                "taskflow_compat": False}
     token_level = (True, True)
 
     def _validate(self, params):
@@ -50,6 +56,14 @@ class InformationExtractionPipeline(Pipeline):
                              f"got {max_seq_len!r}")
         if params["schema_lang"] not in ("ch", "en"):
             raise ValueError(f"schema_lang must be 'ch' or 'en', got {params['schema_lang']!r}")
+        if not isinstance(params["taskflow_compat"], bool):
+            raise TypeError(f"taskflow_compat must be True or False, got {params['taskflow_compat']!r}")
+        if params["taskflow_compat"] and "paddle_pad_to" in (params["forward_kwargs"] or {}):
+            raise ValueError("taskflow_compat=True sets paddle_pad_to=max_seq_len itself; leave it out of forward_kwargs")
+
+    def chunk_size(self, params) -> Optional[int]:
+        # Taskflow sizes a relation stage's windows by the largest prompt of the whole call: compat runs it whole
+        return None if params["taskflow_compat"] else CHUNK_SIZE
 
     def set_schema(self, schema) -> None:
         """Replace the schema (Taskflow's `set_schema`)."""
@@ -106,6 +120,8 @@ class InformationExtractionPipeline(Pipeline):
         if not examples:
             return []
         max_seq_len = params["max_seq_len"] or min(512, self.max_length)
+        if params["taskflow_compat"]:
+            return self._extract_as_taskflow(examples, params, max_seq_len)
         prompts = sorted({prompt for prompt, _ in examples})
         prompt_codes = dict(zip(prompts, encode_with_offsets(self.tokenizer, prompts)))
         windows = self._windows(examples, prompt_codes, max_seq_len)
@@ -161,6 +177,52 @@ class InformationExtractionPipeline(Pipeline):
                 start = end
             out.append(windows)
         return out
+
+    def _extract_as_taskflow(self, examples: list[tuple[str, str]], params: dict, max_seq_len: int) -> list[list[dict]]:
+        """`extract` as Taskflow's `_single_stage_predict` computes it (`uie_taskflow` lists the rules)."""
+        tokenizer = self.taskflow_tokenizer
+        size = uie_taskflow.window_size(max_seq_len, [prompt for prompt, _ in examples])
+        windows = [uie.char_windows(text, size) for _, text in examples]
+        prompts = sorted({prompt for prompt, _ in examples})
+        prompt_codes = dict(zip(prompts, encode_with_offsets(tokenizer, prompts)))
+        pieces = [text[s:e] for (_, text), spans in zip(examples, windows) for s, e in spans]
+        window_codes = iter(encode_with_offsets(tokenizer, pieces))
+        rows, offsets = [], []
+        for (prompt, _), spans in zip(examples, windows):
+            code = prompt_codes[prompt]
+            for _ in spans:
+                window = next(window_codes)
+                excess = len(code.ids) + len(window.ids) + 4 - max_seq_len
+                prompt_ids, text_ids = uie_taskflow.truncate_longest_first(code.ids, window.ids, excess)
+                prompt_offsets, text_offsets = uie_taskflow.truncate_longest_first(code.offsets, window.offsets, excess)
+                rows.append(tokenizer.build_inputs_with_special_tokens(prompt_ids, text_ids))
+                offsets.append(tokenizer.build_offset_mapping_with_special_tokens(prompt_offsets, text_offsets))
+        forward_kwargs = {**(params["forward_kwargs"] or {}), "paddle_pad_to": max_seq_len}
+        probs = iter(self.span_probabilities(rows, {**params, "forward_kwargs": forward_kwargs}))
+        row_offsets = iter(offsets)
+        found = []  # per example, per window: its spans
+        for (prompt, text), spans in zip(examples, windows):
+            per_window = []
+            for s, e in spans:
+                start_probs, end_probs = next(probs)
+                decoded = uie.decode_spans(start_probs, end_probs, params["position_prob"])
+                per_window.append(uie_taskflow.read_spans(decoded, next(row_offsets), prompt, text[s:e]))
+            found.append(per_window)
+        classification = uie_taskflow.is_classification_stage(found)
+        return [uie_taskflow.join_windows(per_window, [s for s, _ in spans], classification)
+                for per_window, spans in zip(found, windows)]
+
+    @property
+    def taskflow_tokenizer(self):
+        """The tokenizer with PaddleNLP's piece handling, as Taskflow's (a copy when the pipeline's has another)."""
+        if getattr(self.tokenizer, "piece_handling", "paddlenlp") == "paddlenlp":
+            return self.tokenizer
+        cached = getattr(self, "_taskflow_tokenizer", None)
+        if cached is None or cached[0] is not self.tokenizer:
+            paddle_rules = copy.deepcopy(self.tokenizer)
+            paddle_rules.piece_handling = "paddlenlp"
+            cached = self._taskflow_tokenizer = (self.tokenizer, paddle_rules)
+        return cached[1]
 
     def span_probabilities(self, rows: list[list[int]], params: dict) -> list[tuple[np.ndarray, np.ndarray]]:
         """Start and end probabilities of every token of every row (the one call into the model)."""

@@ -47,9 +47,11 @@ TEXTS = {
     "en": "John Smith was born in London and works as a teacher in Paris.",
     "zh_long": "张三出生于北京，是一名工程师。2020年他去了上海工作，李四是他的同事。王五在广州开了一家公司，"
                "他的妻子是一名医生。这个产品用起来真的很流畅，我非常喜欢。",
+    # sentences for split_sentence, one ending in a newline (Taskflow drops it, and its offsets after it)
+    "zh_lines": "张三出生于北京，是一名工程师。2020年他去了上海工作?\n李四是他的同事。王五在广州开了一家公司。",
 }
-# (name, schema, schema_lang, texts, max_seq_len, position_prob): windows happen where the text does not
-# fit. relations_zh's threshold is higher: at 0.5 this random model's relation stages mix prompt and text
+# (name, schema, schema_lang, texts, max_seq_len, position_prob[, other Taskflow arguments]): windows
+# happen where the text does not fit. relations_zh's threshold is higher: at 0.5 this random model's relation stages mix prompt and text
 # spans in their first window, and Taskflow's result then depends on a Python set's order (order_invariant)
 TASKFLOW_CASES = [
     ("entities_zh", ["人物", "地点", "时间"], "ch", ["zh", "zh_long"], 64, 0.5),
@@ -58,6 +60,7 @@ TASKFLOW_CASES = [
     ("entities_en", ["Person", "Location"], "en", ["en"], 64, 0.5),
     ("relations_en", [{"Person": ["Birthplace", "Job"]}], "en", ["en"], 24, 0.5),
     ("windows_zh", ["人物", "地点"], "ch", ["zh_long"], 24, 0.5),
+    ("sentences_zh", ["人物", "地点"], "ch", ["zh_lines"], 24, 0.5, {"split_sentence": True}),
 ]
 # PaddleNLP's tokenizer on texts where it and transformers differ (a lone "▁" piece: a space before a
 # character sentencepiece cannot join to it, e.g. CJK or a digit) or where offsets are tricky. Only the
@@ -257,14 +260,15 @@ def order_invariant(ie_module, ie_task, texts, results) -> bool:
 
 
 def run_taskflow(model_dir: str, work: str, name: str, schema, schema_lang: str, texts: list[str],
-                 max_seq_len: int, position_prob: float = 0.5) -> dict:
+                 max_seq_len: int, position_prob: float = 0.5, options: dict | None = None) -> dict:
     from paddlenlp import Taskflow
     from paddlenlp.taskflow import information_extraction as ie
 
     task_path = os.path.join(work, name)
     shutil.copytree(model_dir, task_path)  # Taskflow rewrites model_state.pdparams and adds static/ here
     ie_task = Taskflow("information_extraction", model="uie-m-base", task_path=task_path, schema=schema,
-                       schema_lang=schema_lang, max_seq_len=max_seq_len, position_prob=position_prob, batch_size=4)
+                       schema_lang=schema_lang, max_seq_len=max_seq_len, position_prob=position_prob, batch_size=4,
+                       **(options or {}))
     windows: list = []
     prob_arrays: list = []  # start, end, start, end, ...: Taskflow thresholds start then end per batch
     original = ie.get_bool_ids_greater_than
@@ -297,13 +301,16 @@ def run_taskflow(model_dir: str, work: str, name: str, schema, schema_lang: str,
         for key in ("input_ids", "position_ids", "offset_mapping"):
             window[key] = window[key][:real]
     return {"name": name, "schema": schema, "schema_lang": schema_lang, "texts": texts, "max_seq_len": max_seq_len,
-            "position_prob": position_prob, "results": results, "windows": windows, "order_invariant": invariant}
+            "position_prob": position_prob, "options": options or {}, "results": results, "windows": windows,
+            "order_invariant": invariant}
 
 
 def tokenizer_cases(tokenizer) -> list[dict]:
     """PaddleNLP's tokens, ids and offsets for TOKENIZER_TEXTS and the fixture texts."""
     cases = []
-    for text in TOKENIZER_TEXTS + list(TEXTS.values()):
+    # not zh_lines: this tiny model keeps "\n" as a character, which PaddleNLP's offset mapping cannot
+    # find (it drops whitespace); Taskflow never tokenizes it (split_sentence removes it)
+    for text in TOKENIZER_TEXTS + [t for t in TEXTS.values() if "\n" not in t]:
         tokens = tokenizer.tokenize(text)
         cases.append({"text": text, "tokens": tokens, "input_ids": tokenizer.convert_tokens_to_ids(tokens),
                       "offset_mapping": [list(o) for o in tokenizer.get_offset_mapping(text)]})
@@ -380,9 +387,8 @@ def main(argv=None) -> int:
             uie_dir = os.path.join(work, f"uie_m_{seed}")
             uie.save_pretrained(uie_dir)
             tokenizer.save_pretrained(uie_dir)
-            taskflow = [run_taskflow(uie_dir, work, f"{name}_{seed}", schema, lang, [TEXTS[t] for t in texts],
-                                     max_seq_len, prob) | {"name": name}
-                        for name, schema, lang, texts, max_seq_len, prob in TASKFLOW_CASES]
+            taskflow = [run_taskflow(uie_dir, work, f"{name}_{seed}", schema, lang, [TEXTS[t] for t in texts], *rest)
+                        | {"name": name} for name, schema, lang, texts, *rest in TASKFLOW_CASES]
             problems = fixture_problems(taskflow)
             print(f"seed {seed}: " + ("; ".join(problems) if problems else "ok"))
             if not problems:

@@ -38,7 +38,7 @@ class InformationExtractionPipeline(Pipeline):
     task = "information-extraction"
     model_class = ErnieMForInformationExtraction
     defaults = {"schema": None, "position_prob": 0.5, "max_seq_len": None, "schema_lang": "ch",
-                "taskflow_compat": False}
+                "taskflow_compat": False, "split_sentence": False}
     token_level = (True, True)
 
     def _validate(self, params):
@@ -56,8 +56,9 @@ class InformationExtractionPipeline(Pipeline):
                              f"got {max_seq_len!r}")
         if params["schema_lang"] not in ("ch", "en"):
             raise ValueError(f"schema_lang must be 'ch' or 'en', got {params['schema_lang']!r}")
-        if not isinstance(params["taskflow_compat"], bool):
-            raise TypeError(f"taskflow_compat must be True or False, got {params['taskflow_compat']!r}")
+        for name in ("taskflow_compat", "split_sentence"):
+            if not isinstance(params[name], bool):
+                raise TypeError(f"{name} must be True or False, got {params[name]!r}")
         if params["taskflow_compat"] and "paddle_pad_to" in (params["forward_kwargs"] or {}):
             raise ValueError("taskflow_compat=True sets paddle_pad_to=max_seq_len itself; leave it out of forward_kwargs")
 
@@ -124,7 +125,7 @@ class InformationExtractionPipeline(Pipeline):
             return self._extract_as_taskflow(examples, params, max_seq_len)
         prompts = sorted({prompt for prompt, _ in examples})
         prompt_codes = dict(zip(prompts, encode_with_offsets(self.tokenizer, prompts)))
-        windows = self._windows(examples, prompt_codes, max_seq_len)
+        windows = self._windows(examples, prompt_codes, max_seq_len, params["split_sentence"])
         rows, offsets = [], []
         for (prompt, _), text_windows in zip(examples, windows):
             code = prompt_codes[prompt]
@@ -145,36 +146,39 @@ class InformationExtractionPipeline(Pipeline):
                 answers.append(uie.join_extractions(per_window, [window.start for window in text_windows]))
         return answers
 
-    def _windows(self, examples, prompt_codes: dict, max_seq_len: int) -> list[list["Window"]]:
-        """Each (prompt, text)'s windows: Taskflow's windows of `max_seq_len - len(prompt) - 3` characters,
-        except that a window whose tokens do not fit in `max_seq_len` ends before its first token that
-        does not fit, and the next window starts there."""
+    def _windows(self, examples, prompt_codes: dict, max_seq_len: int, split_sentence: bool = False) -> list[list["Window"]]:
+        """Each (prompt, text)'s windows: Taskflow's windows of `max_seq_len - len(prompt) - 3` characters
+        (within each sentence with `split_sentence`), except that a window whose tokens do not fit in
+        `max_seq_len` ends before its first token that does not fit, and the next window starts there."""
         plans = []
         for prompt, text in examples:
             size = max_seq_len - len(prompt) - uie.SUMMARY_TOKENS
             room = max_seq_len - len(prompt_codes[prompt].ids) - 4  # [CLS] prompt [SEP] [SEP] text [SEP]
             if size < 1 or room < 1:
                 raise ValueError(f"the prompt {prompt!r} leaves no room for text in max_seq_len={max_seq_len}")
-            plans.append((text, size, room, uie.char_windows(text, size)))
+            segments = uie.sentence_spans(text) if split_sentence else [(0, len(text))]
+            plans.append((text, size, room, segments))
         # Taskflow's windows of every text in one tokenizer call; only windows after a cut are encoded alone
-        flat = [(i, s, e) for i, (text, _, _, spans) in enumerate(plans) for s, e in spans]
+        flat = [(i, a + s, a + e) for i, (text, size, _, segments) in enumerate(plans) for a, b in segments
+                for s, e in uie.char_windows(text[a:b], size)]
         encoded = dict(zip(flat, encode_with_offsets(self.tokenizer, [plans[i][0][s:e] for i, s, e in flat])))
         out = []
-        for i, (text, size, room, _) in enumerate(plans):
-            windows, start = [], 0
-            while True:
-                end = min(start + size, len(text))
-                code = encoded.get((i, start, end)) or encode_with_offsets(self.tokenizer, [text[start:end]])[0]
-                while len(code.ids) > room:
-                    if end == start + 1:  # one character alone makes more tokens than fit: keep what fits
-                        code = Encoded(code.ids[:room], code.offsets[:room])
+        for i, (text, size, room, segments) in enumerate(plans):
+            windows = []
+            for start, limit in segments:
+                while True:
+                    end = min(start + size, limit)
+                    code = encoded.get((i, start, end)) or encode_with_offsets(self.tokenizer, [text[start:end]])[0]
+                    while len(code.ids) > room:
+                        if end == start + 1:  # one character alone makes more tokens than fit: keep what fits
+                            code = Encoded(code.ids[:room], code.offsets[:room])
+                            break
+                        end = start + max(1, code.offsets[room][0])
+                        code = encode_with_offsets(self.tokenizer, [text[start:end]])[0]
+                    windows.append(Window(start, end, code.ids, code.offsets))
+                    if end >= limit:
                         break
-                    end = start + max(1, code.offsets[room][0])
-                    code = encode_with_offsets(self.tokenizer, [text[start:end]])[0]
-                windows.append(Window(start, end, code.ids, code.offsets))
-                if end >= len(text):
-                    break
-                start = end
+                    start = end
             out.append(windows)
         return out
 
@@ -182,15 +186,14 @@ class InformationExtractionPipeline(Pipeline):
         """`extract` as Taskflow's `_single_stage_predict` computes it (`uie_taskflow` lists the rules)."""
         tokenizer = self.taskflow_tokenizer
         size = uie_taskflow.window_size(max_seq_len, [prompt for prompt, _ in examples])
-        windows = [uie.char_windows(text, size) for _, text in examples]
+        windows = [uie_taskflow.short_texts(text, size, params["split_sentence"]) for _, text in examples]
         prompts = sorted({prompt for prompt, _ in examples})
         prompt_codes = dict(zip(prompts, encode_with_offsets(tokenizer, prompts)))
-        pieces = [text[s:e] for (_, text), spans in zip(examples, windows) for s, e in spans]
-        window_codes = iter(encode_with_offsets(tokenizer, pieces))
+        window_codes = iter(encode_with_offsets(tokenizer, [piece for pieces in windows for _, piece in pieces]))
         rows, offsets = [], []
-        for (prompt, _), spans in zip(examples, windows):
+        for (prompt, _), pieces in zip(examples, windows):
             code = prompt_codes[prompt]
-            for _ in spans:
+            for _ in pieces:
                 window = next(window_codes)
                 excess = len(code.ids) + len(window.ids) + 4 - max_seq_len
                 prompt_ids, text_ids = uie_taskflow.truncate_longest_first(code.ids, window.ids, excess)
@@ -201,16 +204,16 @@ class InformationExtractionPipeline(Pipeline):
         probs = iter(self.span_probabilities(rows, {**params, "forward_kwargs": forward_kwargs}))
         row_offsets = iter(offsets)
         found = []  # per example, per window: its spans
-        for (prompt, text), spans in zip(examples, windows):
+        for (prompt, _), pieces in zip(examples, windows):
             per_window = []
-            for s, e in spans:
+            for _, piece in pieces:
                 start_probs, end_probs = next(probs)
                 decoded = uie.decode_spans(start_probs, end_probs, params["position_prob"])
-                per_window.append(uie_taskflow.read_spans(decoded, next(row_offsets), prompt, text[s:e]))
+                per_window.append(uie_taskflow.read_spans(decoded, next(row_offsets), prompt, piece))
             found.append(per_window)
         classification = uie_taskflow.is_classification_stage(found)
-        return [uie_taskflow.join_windows(per_window, [s for s, _ in spans], classification)
-                for per_window, spans in zip(found, windows)]
+        return [uie_taskflow.join_windows(per_window, [offset for offset, _ in pieces], classification)
+                for per_window, pieces in zip(found, windows)]
 
     @property
     def taskflow_tokenizer(self):

@@ -5,7 +5,8 @@ this module is the other choice, for users who need Taskflow's results span for 
 to compare). Each function names the Taskflow code it follows (paddlenlp/taskflow/information_extraction.py,
 paddlenlp/taskflow/task.py, paddlenlp/utils/tools.py, paddlenlp/taskflow/utils.py):
 
-- windows (`_single_stage_predict`): every text of a schema node's stage is cut into windows of
+- windows (`_single_stage_predict`, `_auto_splitter`): every text of a schema node's stage (or each
+  of its sentences, with `split_sentence=True`: `uie.taskflow_sentences`) is cut into windows of
   `max_seq_len - len(max(prompts)) - 3` characters, where `max(prompts)` is the lexicographically
   largest prompt of the whole stage (so a relation prompt's windows depend on the other texts of the
   call) and 3 is Taskflow's special-token count, one less than an ErnieM pair's
@@ -49,6 +50,19 @@ def window_size(max_seq_len: int, prompts: Sequence[str]) -> int:
         raise ValueError(f"max_seq_len={max_seq_len} leaves no room for text after the prompt {max(prompts)!r} "
                          f"(Taskflow's windows are max_seq_len - len(prompt) - {SUMMARY_TOKENS} characters)")
     return size
+
+
+def short_texts(text: str, size: int, split_sentence: bool = False) -> list[tuple[int, str]]:
+    """Taskflow's `_auto_splitter` for one text: its pieces of at most `size` characters (cut in
+    sentences first with `split_sentence`, `uie.taskflow_sentences`), each with the offset its spans
+    get in `_auto_joiner`: the summed lengths of the pieces before it. (A newline that
+    `taskflow_sentences` drops is not counted, so with one Taskflow's offsets after it are one short.)"""
+    pieces, offset = [], 0
+    for sentence in (uie.taskflow_sentences(text) if split_sentence else [text]):
+        for s, e in uie.char_windows(sentence, size):
+            pieces.append((offset, sentence[s:e]))
+            offset += e - s
+    return pieces
 
 
 def truncate_longest_first(first: list, second: list, excess: int) -> tuple[list, list]:

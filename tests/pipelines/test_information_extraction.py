@@ -197,3 +197,19 @@ def test_taskflow_compat_uses_paddlenlps_piece_handling_and_checks_its_arguments
         hand_ie(TEXT, taskflow_compat="yes")
     with pytest.raises(ValueError, match="sets paddle_pad_to"):
         hand_ie(TEXT, taskflow_compat=True, forward_kwargs={"paddle_pad_to": 64})
+
+
+def test_split_sentence_windows_by_sentence_and_maps_back(hand_ie):
+    """split_sentence=True (Taskflow's option): windows never cross Taskflow's sentence ends. The default
+    mode keeps true offsets; taskflow_compat reproduces Taskflow's, which lose the newline it drops."""
+    text = "他们在北京。\n巴黎开会。"  # 巴 is at 7
+    (default,) = hand_ie(text, split_sentence=True)
+    assert [(d["text"], d["start"], d["end"]) for d in default["国"]] == [("北京", 3, 5), ("巴黎", 7, 9)]
+    (compat,) = hand_ie(text, split_sentence=True, taskflow_compat=True)
+    assert [(d["text"], d["start"], d["end"]) for d in compat["国"]] == [("北京", 3, 5), ("巴黎", 6, 8)]
+    # a span across a sentence end is in no sentence's window
+    (cut,) = hand_ie("他们在北。京和巴黎", split_sentence=True)
+    assert [d["text"] for d in cut["国"]] == ["巴黎"]
+    assert hand_ie("他们在北。京和巴黎")[0]["国"][0]["text"] == "北。京"
+    with pytest.raises(TypeError, match="split_sentence must be True or False"):
+        hand_ie(text, split_sentence=1)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from ernie_m_fast.pipelines import uie_taskflow
+from ernie_m_fast.pipelines import uie, uie_taskflow
 from ernie_m_fast.pipelines.uie import Found
 
 
@@ -75,3 +75,36 @@ def test_joiner_as_classification_votes_with_each_windows_first_span():
     assert uie_taskflow.join_windows([[Found("b", 0.5)], [Found("a", 0.5)]], [0, 1], True) == \
         [{"text": "b", "probability": 0.5}]
     assert uie_taskflow.join_windows([[], []], [0, 1], True) == []
+
+
+# PaddleNLP 2.8.1's cut_chinese_sent on these texts (run in the paddle venv), which split_sentence uses
+CUT_CHINESE_SENT = {
+    "张三出生于北京。他是工程师！李四呢？好": ["张三出生于北京。", "他是工程师！", "李四呢？", "好"],
+    "第一句。“引用。”第二句\n第三行。": ["第一句。", "“引用。”", "第二句", "第三行。"],
+    "Hello? World... ok......yes……好……了": ["Hello?", " World... ok......", "yes……", "好……", "了"],
+    "。。a。": ["。", "。a。"],
+    "结尾。  ": ["结尾。"],
+    "": [""],
+}
+
+
+@pytest.mark.parametrize("text", CUT_CHINESE_SENT)
+def test_sentences_as_taskflow_cuts_them(text):
+    assert uie.taskflow_sentences(text) == CUT_CHINESE_SENT[text]
+    # the default mode's sentences: the same cuts, every character kept (a newline stays in its sentence)
+    spans = uie.sentence_spans(text)
+    assert spans[0][0] == 0 and spans[-1][1] == len(text)
+    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
+    pieces = [text[s:e] for s, e in spans]
+    assert [p.rstrip("\n") for p in pieces if p.strip() or not text] == CUT_CHINESE_SENT[text]
+
+
+def test_short_texts_carry_taskflows_offsets():
+    # windows of 4 characters within each sentence; offsets are the summed lengths before each piece,
+    # so after the newline Taskflow drops they are one short of the text's ("李" is at 9, Taskflow says 8).
+    # "。\n" gets a second newline, hence an empty sentence (Taskflow runs the model on it too)
+    text = "张三出生于北京。\n李四。"
+    assert uie.taskflow_sentences(text) == ["张三出生于北京。", "", "李四。"]
+    assert uie_taskflow.short_texts(text, 4, split_sentence=True) == [
+        (0, "张三出生"), (4, "于北京。"), (8, ""), (8, "李四。")]
+    assert uie_taskflow.short_texts(text, 4) == [(0, "张三出生"), (4, "于北京。"), (8, "\n李四。")]

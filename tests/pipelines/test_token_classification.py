@@ -99,6 +99,10 @@ def test_pre_split_words_as_transformers_reports_them(ner):
     batch = ner([words, ["the", "Paris", "capital"]], is_split_into_words=True, aggregation_strategy="first")
     assert _spans(batch[1]) == [("LOC", "Paris", 4, 9)]
     assert batch[0] == ner(words, is_split_into_words=True, aggregation_strategy="first")[0]
+    # the given words are the words, even where they touch in the joined text: "Fran" + "ce" stay two
+    # ("first" labels "Fran" by its own token; read from offsets they would be one word, "France")
+    assert ner(["Fran", "ce"], is_split_into_words=True, delimiter="", aggregation_strategy="first") == \
+        [[{"entity_group": "LOC", "score": pytest.approx(1.0, abs=0.01), "word": "Fran", "start": 0, "end": 4}]]
     # "none": one entry per token, its index in the model's input and its span in the joined text
     (tokens,) = ner(["x", "北京"], is_split_into_words=True, delimiter=" | ")
     assert [(e["entity"], e["word"], e["start"], e["end"]) for e in tokens] == [("B-LOC", "北", 4, 5), ("I-LOC", "京", 5, 6)]

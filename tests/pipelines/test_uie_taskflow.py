@@ -22,6 +22,7 @@ def test_longest_first_truncation_cuts_the_longer_then_the_second_on_a_tie():
     assert uie_taskflow.truncate_longest_first([1, 2], [3, 4, 5, 6], 2) == ([1, 2], [3, 4])
     assert uie_taskflow.truncate_longest_first([1, 2, 3], [4, 5], 3) == ([1], [4])
     assert uie_taskflow.truncate_longest_first([1, 2], [3], 0) == ([1, 2], [3])
+    assert uie_taskflow.truncate_longest_first([1, 2], [3, 4], 1) == ([1, 2], [3])  # a tie: the second
     assert uie_taskflow.truncate_longest_first([1, 2], [3], -2) == ([1, 2], [3])
 
 

@@ -52,6 +52,15 @@ def linear_matmul(linear: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return F.linear(x, linear.weight)
 
 
+def linear_gelu(linear: nn.Module, x: torch.Tensor, approximate: str) -> torch.Tensor | None:
+    """GELU(x W^T + b) with the bias and GELU in the GEMM's epilogue, where the layer's GEMM library
+    has one (oneDNN, for a pre-packed layer: no separate pass over the (rows, intermediate) output);
+    None where it has not, and the caller runs the GEMM and then its fused bias + GELU."""
+    if isinstance(linear, MkldnnLinear):
+        return linear.gelu(x, approximate)
+    return None
+
+
 class PackedLinear(nn.Module):
     """Common to the packed layers: a bias kept as a plain parameter, (in, out) for repr."""
 
@@ -125,6 +134,15 @@ class MkldnnLinear(PackedLinear):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape
         out = torch.ops.mkldnn._linear_pointwise(x.reshape(-1, shape[-1]), self._packed, self.bias, "none", [], "")
+        return out.view(*shape[:-1], self.out_features)
+
+    def gelu(self, x: torch.Tensor, approximate: str) -> torch.Tensor:
+        """GELU(x W^T + b), exact erf form ("none") or tanh approximation ("tanh"), bias and GELU in
+        oneDNN's GEMM epilogue (its eltwise GELU: within ~2e-6 of fp64 at the base shape, as the
+        separate bias_gelu kernel)."""
+        shape = x.shape
+        out = torch.ops.mkldnn._linear_pointwise(x.reshape(-1, shape[-1]), self._packed, self.bias, "gelu", [],
+                                                 approximate)
         return out.view(*shape[:-1], self.out_features)
 
     def dense_weight(self) -> torch.Tensor:

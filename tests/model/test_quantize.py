@@ -148,6 +148,23 @@ def test_prepacked_model_matches_and_saves_as_transformers(checkpoint, tmp_path)
         torch.testing.assert_close(reloaded(input_ids=ids, attention_mask=mask).logits, a.logits, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_prepacked_ffn_has_bias_and_gelu_in_the_gemm_epilogue(approximate):
+    """oneDNN's epilogue GELU is held to fp32 rounding of the fp64 GELU(x W^T + b): 1e-5 absolute on
+    outputs of magnitude ~1 (the erf and tanh forms differ by up to ~1e-3, so a swapped form fails)."""
+    from ernie_m_fast.linear import MkldnnLinear, linear_gelu
+
+    g = torch.Generator().manual_seed(3)
+    weight, bias = torch.randn(300, 96, generator=g) * 0.2, torch.randn(300, generator=g)
+    x = torch.randn(2, 7, 96, generator=g)
+    layer = MkldnnLinear(weight, bias)
+    out = linear_gelu(layer, x, approximate)
+    ref = F.gelu(F.linear(x.double(), weight.double(), bias.double()), approximate=approximate)
+    assert out.shape == (2, 7, 300)
+    torch.testing.assert_close(out, ref.float(), atol=1e-5, rtol=1e-5)
+    assert linear_gelu(torch.nn.Linear(96, 300), x, approximate) is None  # no epilogue: the caller fuses
+
+
 def test_prepack_and_quantize_are_exclusive(checkpoint):
     with pytest.raises(ValueError, match="not both"):
         emf.ErnieMModel.from_pretrained(checkpoint, quantize="int8", prepack=True)

@@ -21,11 +21,44 @@ from torch import nn
 QUANTIZE_SCHEMES = ("int8",)
 
 
+def activation_reduce_range(cpu_flags: set[str] | None = None) -> bool:
+    """Whether dynamic int8 activations must use 7 bits (0..127) instead of 8 on this CPU.
+
+    Without VNNI, fbgemm's u8 x s8 products are summed in pairs into int16 (vpmaddubsw), which
+    saturates for 8-bit activations (2 * 255 * 127 > 32767) and silently corrupts outputs; torch's own
+    x86 quantization configs reduce the range for that reason. With VNNI (avx512_vnni / avx_vnni) the
+    sums are int32 and the full range halves the activations' rounding error. Unknown: reduce.
+    """
+    if cpu_flags is None:
+        cpu_flags = _cpu_flags()
+    return not ({"avx512_vnni", "avx_vnni"} & cpu_flags)
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
 def linear_matmul(linear: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """x W^T without the bias, for an `nn.Linear` or a packed layer."""
     if isinstance(linear, PackedLinear):
         return linear.matmul(x)
     return F.linear(x, linear.weight)
+
+
+def linear_gelu(linear: nn.Module, x: torch.Tensor, approximate: str) -> torch.Tensor | None:
+    """GELU(x W^T + b) with the bias and GELU in the GEMM's epilogue, where the layer's GEMM library
+    has one (oneDNN, for a pre-packed layer: no separate pass over the (rows, intermediate) output);
+    None where it has not, and the caller runs the GEMM and then its fused bias + GELU."""
+    if isinstance(linear, MkldnnLinear):
+        return linear.gelu(x, approximate)
+    return None
 
 
 class PackedLinear(nn.Module):
@@ -66,12 +99,13 @@ class Int8Linear(PackedLinear):
             warnings.simplefilter("ignore", UserWarning)
             qweight = torch.quantize_per_channel(w, scales, zero_points, 0, torch.qint8)
         self._packed = torch.ops.quantized.linear_prepack(qweight, None)
+        self._reduce_range = activation_reduce_range()
 
     def matmul(self, x: torch.Tensor) -> torch.Tensor:
         if x.dtype != torch.float32:
             raise TypeError(f"an int8-quantized model takes float32 activations, got {x.dtype}")
         shape = x.shape
-        out = torch.ops.quantized.linear_dynamic(x.reshape(-1, shape[-1]).contiguous(), self._packed, False)
+        out = torch.ops.quantized.linear_dynamic(x.reshape(-1, shape[-1]).contiguous(), self._packed, self._reduce_range)
         return out.view(*shape[:-1], self.out_features)
 
     def dequantized_weight(self) -> torch.Tensor:
@@ -102,6 +136,15 @@ class MkldnnLinear(PackedLinear):
         out = torch.ops.mkldnn._linear_pointwise(x.reshape(-1, shape[-1]), self._packed, self.bias, "none", [], "")
         return out.view(*shape[:-1], self.out_features)
 
+    def gelu(self, x: torch.Tensor, approximate: str) -> torch.Tensor:
+        """GELU(x W^T + b), exact erf form ("none") or tanh approximation ("tanh"), bias and GELU in
+        oneDNN's GEMM epilogue (its eltwise GELU: within ~2e-6 of fp64 at the base shape, as the
+        separate bias_gelu kernel)."""
+        shape = x.shape
+        out = torch.ops.mkldnn._linear_pointwise(x.reshape(-1, shape[-1]), self._packed, self.bias, "gelu", [],
+                                                 approximate)
+        return out.view(*shape[:-1], self.out_features)
+
     def dense_weight(self) -> torch.Tensor:
         return self._packed.to_dense()
 
@@ -114,8 +157,9 @@ class MkldnnLinear(PackedLinear):
 PACKINGS = {"int8": Int8Linear, "mkldnn": MkldnnLinear}
 
 
-def pack_linears_(model: nn.Module, kind: str) -> nn.Module:
-    """Replace the encoder's and pooler's nn.Linear layers of `model` by packed `kind` layers, in place.
+def pack_linears_(model: nn.Module, kind: str, *, pooler: bool = True) -> nn.Module:
+    """Replace the encoder's (and, with `pooler`, the pooler's) nn.Linear layers of `model` by packed
+    `kind` layers, in place.
 
     Each self-attention's q/k/v become one packed QKV layer (`pack_qkv`: the model owns that layout).
     Task heads stay as they are: they are tiny and their outputs are what users read.
@@ -134,15 +178,19 @@ def pack_linears_(model: nn.Module, kind: str) -> nn.Module:
             layer.self_attn.out_proj = make(layer.self_attn.out_proj.weight, layer.self_attn.out_proj.bias)
             layer.linear1 = make(layer.linear1.weight, layer.linear1.bias)
             layer.linear2 = make(layer.linear2.weight, layer.linear2.bias)
-        if base.pooler is not None:
+        if pooler and base.pooler is not None:
             base.pooler.dense = make(base.pooler.dense.weight, base.pooler.dense.bias)
     return model
 
 
 def quantize_linears_(model: nn.Module, scheme: str) -> nn.Module:
-    """`pack_linears_` with int8 weights; records the scheme on the model (which can then not be saved)."""
+    """`pack_linears_` with int8 weights; records the scheme on the model (which can then not be saved).
+
+    The pooler stays float32: it runs on one row per sequence, so int8 buys it no time, and its output
+    feeds the classification heads directly, so its rounding would move their logits the most.
+    """
     if scheme not in QUANTIZE_SCHEMES:
         raise ValueError(f"quantize must be one of {QUANTIZE_SCHEMES} (or None), got {scheme!r}")
-    pack_linears_(model, scheme)
+    pack_linears_(model, scheme, pooler=False)
     model.quantization = scheme
     return model

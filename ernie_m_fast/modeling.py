@@ -18,7 +18,7 @@ from torch.nn import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from . import ops
 from .activations import FUSED_GELU, get_activation
 from .configuration import ErnieMConfig
-from .linear import linear_matmul
+from .linear import linear_gelu, linear_matmul
 from .outputs import (BaseModelOutputWithPoolingAndCrossAttentions, MultipleChoiceModelOutput,
                       QuestionAnsweringModelOutput, SequenceClassifierOutput, TokenClassifierOutput)
 from .packing import PackedBatch, as_tensor_input, fit_static, pack_batch
@@ -209,9 +209,11 @@ class ErnieMEncoderLayer(nn.Module):
         hidden = self._add_norm(attn_out, self.self_attn.out_proj, self.dropout1, hidden, self.norm1, backend)
         if self.fused_gelu is None:
             ff = self.activation(self.linear1(hidden))
-        else:
-            ff = ops.bias_gelu(linear_matmul(self.linear1, hidden), self.linear1.bias, self.fused_gelu,
-                               backend=backend)
+        else:  # bias + GELU in the GEMM's epilogue where its library has one, else our fused kernel
+            ff = linear_gelu(self.linear1, hidden, self.fused_gelu)
+            if ff is None:
+                ff = ops.bias_gelu(linear_matmul(self.linear1, hidden), self.linear1.bias, self.fused_gelu,
+                                   backend=backend)
         ff = linear_matmul(self.linear2, self.dropout(ff))
         hidden = self._add_norm(ff, self.linear2, self.dropout2, hidden, self.norm2, backend)
         return hidden, probs

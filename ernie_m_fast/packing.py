@@ -104,6 +104,8 @@ class _Validated:
     lengths: torch.Tensor  # (B,) attended tokens per row
     positions: torch.Tensor  # (B, L) position ids, not yet offset
     longest: int
+    total: int  # attended tokens in the batch
+    first_masked: int  # rows whose column 0 is masked
 
 
 def as_tensor_input(name: str, value):
@@ -171,8 +173,10 @@ def validate_batch(config, input_ids=None, attention_mask=None, position_ids=Non
         mask = attention_mask.bool()
     lengths = mask.sum(1)
 
-    # Every data-dependent check in one device-to-host copy (one sync on a GPU, not one per check).
-    stats = {"longest": lengths.max(), "empty_rows": (lengths == 0).any()}
+    # Every data-dependent check, and the sizes packing needs, in one device-to-host copy: one sync
+    # on a GPU per forward, not one per check or per nonzero().
+    stats = {"longest": lengths.max(), "empty_rows": (lengths == 0).any(), "total": lengths.sum(),
+             "first_masked": (~mask[:, 0]).sum()}
     if input_ids is not None:
         stats.update(id_min=input_ids.min(), id_max=input_ids.max())
     if attention_mask is not None and attention_mask.dtype != torch.bool:
@@ -201,26 +205,34 @@ def validate_batch(config, input_ids=None, attention_mask=None, position_ids=Non
                 f"(max_position_embeddings {config.max_position_embeddings} - {POSITION_OFFSET})"
             )
         positions = position_ids.to(device)
-    return _Validated(batch, length, device, input_ids, inputs_embeds, mask, lengths, positions, int(stats["longest"]))
+    return _Validated(batch, length, device, input_ids, inputs_embeds, mask, lengths, positions, int(stats["longest"]),
+                      int(stats["total"]), int(stats["first_masked"]))
 
 
 def _pack(v: _Validated, query_only) -> PackedBatch:
     """Gather the attended tokens (then the query-only ones) of a validated batch into packed rows."""
     batch, length, device = v.batch, v.length, v.device
     flat_mask = v.mask.reshape(-1)
-    keyed = flat_mask.nonzero().flatten()
+    # nonzero_static with the counts validation already read: no further host sync on a GPU
+    keyed = torch.nonzero_static(flat_mask, size=v.total).flatten()
+    extra_count = None  # unknown until counted (a caller's mask: its one extra sync)
     if isinstance(query_only, torch.Tensor):
         extra_mask = query_only.to(device=device, dtype=torch.bool).reshape(-1) & ~flat_mask
     elif query_only == "first":
-        extra_mask = torch.zeros_like(flat_mask)
+        extra_mask, extra_count = torch.zeros_like(flat_mask), v.first_masked
         extra_mask[:: length] = ~v.mask[:, 0]
     elif query_only == "all":
-        extra_mask = ~flat_mask
+        extra_mask, extra_count = ~flat_mask, batch * length - v.total
     elif query_only == "none":
         extra_mask = None
     else:
         raise ValueError(f"query_only must be 'none', 'first', 'all' or a mask, got {query_only!r}")
-    extra = extra_mask.nonzero().flatten() if extra_mask is not None else keyed.new_empty(0)
+    if extra_mask is None or extra_count == 0:
+        extra = keyed.new_empty(0)
+    elif extra_count is None:
+        extra = extra_mask.nonzero().flatten()
+    else:
+        extra = torch.nonzero_static(extra_mask, size=extra_count).flatten()
     token_index = torch.cat([keyed, extra]) if extra.numel() else keyed
 
     cu_seqlens = torch.zeros(batch + 1, dtype=torch.int32, device=device)

@@ -5,6 +5,8 @@ needed at run time. What differs on purpose (README.md, "The tokenizer", lists i
 - `attention_mask` is returned by default (transformers' ErnieM returns only `input_ids`);
 - `return_offsets_mapping=True` and `get_offset_mapping` work (transformers raises);
 - a lone "▁" piece at the end of a text is dropped instead of raising IndexError;
+- `piece_handling="paddlenlp"` gives PaddleNLP's ids instead (it drops every lone "▁" piece); it is the
+  default for a tokenizer loaded from a PaddleNLP checkpoint directory;
 - `None`, non-string items and empty batches raise TypeError / ValueError with a plain message.
 
 Speed: a batch is segmented by one call to sentencepiece's batch encoder, and ErnieM's extra splitting
@@ -46,7 +48,7 @@ from .tokenization_batch import (
 )
 from .tokenization_offsets import Span, tokens_and_spans
 from .tokenization_options import CALL_DEFAULTS, EncodeOptions
-from .tokenization_split import SPIECE_UNDERLINE, PieceTable, map_sp_batch, split_pieces
+from .tokenization_split import PIECE_HANDLINGS, SPIECE_UNDERLINE, PieceTable, map_sp_batch, split_pieces
 from .tokenization_text import (SpecialToken, lowercase_outside_special_tokens, lowered_to_original,
                                split_around_special_tokens)
 from .tiny import train_tiny_tokenizer  # noqa: F401  (re-exported: ernie_m_fast.tokenization.train_tiny_tokenizer)
@@ -91,6 +93,19 @@ def _gc_paused():
             gc.enable()
 
 
+def _is_paddle_checkpoint(name_or_path, hub_kwargs: dict) -> bool:
+    """Whether the tokenizer's directory (or repo) holds a PaddleNLP model checkpoint: its model was
+    trained on PaddleNLP's ids, so its tokenizer defaults to PaddleNLP's piece handling."""
+    from .hub import resolve_file
+    from .paddle import PADDLE_CONFIG_NAME, find_paddle_config
+
+    try:
+        config_path = resolve_file(name_or_path, PADDLE_CONFIG_NAME, optional=True, **hub_kwargs)
+        return find_paddle_config(name_or_path, config_path, **hub_kwargs) is not None
+    except (OSError, ValueError):  # an incomplete or unreadable model next to the tokenizer: not ours to judge
+        return False
+
+
 def _check_text(value, what: str) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{what} must be a str, not {type(value).__name__} ({value!r:.60})")
@@ -114,6 +129,11 @@ class ErnieMTokenizer:
         do_lower_case: lowercase the text (special tokens excepted) before sentencepiece.
         sp_model_kwargs: sentencepiece options; `enable_sampling`, `nbest_size`, `alpha` for subword
             regularisation, as in transformers.
+        piece_handling: "transformers" (default: transformers' ids) or "paddlenlp" (PaddleNLP's ids, which
+            every ErnieM checkpoint was trained on). They differ only where sentencepiece leaves a lone "▁"
+            piece (a space it could not merge, e.g. before a CJK character or a digit): transformers keeps
+            it as a token when the next piece does not start a word, PaddleNLP drops it.
+            `from_pretrained` on a PaddleNLP checkpoint directory defaults to "paddlenlp".
     """
 
     vocab_files_names = {"vocab_file": files.VOCAB_FILE, "sentencepiece_model_ckpt": files.SENTENCEPIECE_FILE}
@@ -141,6 +161,7 @@ class ErnieMTokenizer:
         split_special_tokens: bool = False,
         added_tokens_decoder: dict | None = None,
         model_input_names: list[str] | None = None,
+        piece_handling: str = "transformers",
         **kwargs,
     ) -> None:
         if padding_side not in ("left", "right") or truncation_side not in ("left", "right"):
@@ -155,6 +176,7 @@ class ErnieMTokenizer:
         self.truncation_side = truncation_side
         self.clean_up_tokenization_spaces = bool(clean_up_tokenization_spaces)
         self.split_special_tokens = bool(split_special_tokens)
+        self.piece_handling = piece_handling
         if model_input_names is not None:  # e.g. ["input_ids"]: no attention_mask by default, as transformers
             self.model_input_names = list(model_input_names)
         self.name_or_path = os.fspath(kwargs.pop("name_or_path", ""))
@@ -185,6 +207,18 @@ class ErnieMTokenizer:
         self._build_caches()
 
     # ------------------------------------------------------------------ set-up
+    @property
+    def piece_handling(self) -> str:
+        """Whose rule turns a lone "▁" piece into tokens: "transformers" (keeps some) or "paddlenlp" (none)."""
+        return self._piece_handling
+
+    @piece_handling.setter
+    def piece_handling(self, value: str) -> None:
+        if value not in PIECE_HANDLINGS:
+            raise ValueError(f"piece_handling must be one of {PIECE_HANDLINGS}, got {value!r}")
+        self._piece_handling = value
+        self._keep_lone = value == "transformers"
+
     def _register_special_tokens(self) -> None:
         """Give every special token an id: its vocab.txt line, else the next free id (transformers' rule)."""
         known = {tok.content for tok in self._added_tokens_decoder.values()}
@@ -333,7 +367,7 @@ class ErnieMTokenizer:
         if not segments:
             return []
         if self._sampling:
-            return [self.convert_tokens_to_ids(split_pieces(p)) for p in self._sp_pieces(segments)]
+            return [self.convert_tokens_to_ids(split_pieces(p, self._keep_lone)) for p in self._sp_pieces(segments)]
         try:
             if len(segments) < SP_THREADED_BATCH:
                 batch_sp_ids = [self.sp_model.encode(segment, out_type=int) for segment in segments]
@@ -343,10 +377,10 @@ class ErnieMTokenizer:
             raise ValueError(f"sentencepiece cannot encode this text (lone surrogate characters?): {exc}") from exc
         out = []
         mapped = map_sp_batch(self._piece_table, batch_sp_ids, self._sp_unk_id, self._sp_underline_id,
-                              self._underline_token_id, self._starts_with_underline)
+                              self._underline_token_id, self._starts_with_underline, self._keep_lone)
         for segment, ids in zip(segments, mapped):
             if ids is None:
-                ids = self.convert_tokens_to_ids(split_pieces(self.sp_model.encode(segment, out_type=str)))
+                ids = self.convert_tokens_to_ids(split_pieces(self.sp_model.encode(segment, out_type=str), self._keep_lone))
             out.append(ids)
         return out
 
@@ -362,7 +396,7 @@ class ErnieMTokenizer:
             if is_special:
                 tokens.append(segment)
             else:
-                tokens.extend(split_pieces(self._checked_pieces(segment)))
+                tokens.extend(split_pieces(self._checked_pieces(segment), self._keep_lone))
         return tokens
 
     def _checked_pieces(self, segment: str) -> list[str]:
@@ -373,7 +407,7 @@ class ErnieMTokenizer:
 
     def _tokenize(self, text: str) -> list[str]:
         """transformers' hook: ErnieM tokens of a text holding no special token."""
-        return split_pieces(self._checked_pieces(text)) if text else []
+        return split_pieces(self._checked_pieces(text), self._keep_lone) if text else []
 
     def encode_texts(self, texts: Sequence[str], split_special_tokens: bool | None = None) -> list[list[int]]:
         """Token ids (no special tokens added) for many texts at once; the fast path behind `__call__`."""
@@ -441,7 +475,7 @@ class ErnieMTokenizer:
                     seg_tokens, seg_spans = [segment], [(0, len(segment))]
                 else:
                     pieces, (normalized, char_offsets) = next(plain_results)
-                    seg_tokens, seg_spans = tokens_and_spans(pieces, normalized, char_offsets)
+                    seg_tokens, seg_spans = tokens_and_spans(pieces, normalized, char_offsets, self._keep_lone)
                 tokens.extend(seg_tokens)
                 for s, e in seg_spans:
                     s, e = (where[s], where[e - 1] + 1) if where is not None else (s + start, e + start)
@@ -816,6 +850,8 @@ class ErnieMTokenizer:
         for key in ("tokenizer_class", "extra_special_tokens", *cls.vocab_files_names):
             config.pop(key, None)
         config.update(kwargs)
+        if "piece_handling" not in config and _is_paddle_checkpoint(pretrained_model_name_or_path, hub_kwargs):
+            config["piece_handling"] = "paddlenlp"  # the ids this checkpoint's model was trained on
         config.setdefault("name_or_path", os.fspath(pretrained_model_name_or_path))
         return cls(paths[files.SENTENCEPIECE_FILE], paths[files.VOCAB_FILE], *init_inputs, **config)
 
@@ -839,6 +875,8 @@ class ErnieMTokenizer:
         config = dict(self.init_kwargs)
         if self.model_input_names != type(self).model_input_names:
             config["model_input_names"] = self.model_input_names
+        if self.piece_handling != "transformers":  # transformers' tokenizer ignores the key (and keeps its rule)
+            config["piece_handling"] = self.piece_handling
         config.update(
             added_tokens_decoder={str(i): tok.to_json() for i, tok in sorted(self._added_tokens_decoder.items())},
             clean_up_tokenization_spaces=self.clean_up_tokenization_spaces,
@@ -880,5 +918,6 @@ class ErnieMTokenizer:
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(name_or_path={self.name_or_path!r}, vocab_size={self.vocab_size}, "
-                f"do_lower_case={self.do_lower_case}, model_max_length={self.model_max_length})")
+                f"do_lower_case={self.do_lower_case}, model_max_length={self.model_max_length}, "
+                f"piece_handling={self.piece_handling!r})")
 

@@ -40,9 +40,10 @@ def original_char_ends(char_offsets: Sequence[int]) -> list[int]:
     return ends
 
 
-def tokens_and_spans(pieces: Sequence[str], normalized: str, char_offsets: Sequence[int]):
+def tokens_and_spans(pieces: Sequence[str], normalized: str, char_offsets: Sequence[int], keep_lone: bool = True):
     """ErnieM tokens of one sentencepiece segmentation and each token's span in the original text.
 
+    `keep_lone`: whether a lone "▁" piece may become a token (`keep_lone_underline`).
     `pieces` must concatenate to `normalized` (sentencepiece guarantees it; a mismatch means a model
     feature this code does not know, and is reported instead of producing wrong spans).
     """
@@ -57,7 +58,7 @@ def tokens_and_spans(pieces: Sequence[str], normalized: str, char_offsets: Seque
     position = 0  # index in `normalized` where the current piece starts
     for index, piece in enumerate(pieces):
         if piece == SPIECE_UNDERLINE:
-            if keep_lone_underline(pieces, index):
+            if keep_lone_underline(pieces, index, keep_lone):
                 tokens.append(piece)
                 spans.append((char_offsets[position], ends[position]))
             position += 1

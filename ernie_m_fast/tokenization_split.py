@@ -3,8 +3,10 @@
 After sentencepiece segments a text, ErnieM cuts every piece further (PaddleNLP's tokenizer, copied by
 transformers' `ErnieMTokenizer._tokenize`): each CJK ideograph (U+4E00-U+9FFF) and each character of a
 small punctuation set becomes its own token, and a piece is cut wherever a run of digits starts or ends.
-A piece that is only "▁" (a space sentencepiece could not merge with what follows) is kept only between
-two pieces, when the next piece does not start a word itself.
+A piece that is only "▁" (a space sentencepiece could not merge with what follows) is where the two
+libraries differ: transformers keeps it between two pieces when the next piece does not start a word
+itself; PaddleNLP (whose tokenizer trained every ErnieM checkpoint) drops every one. The tokenizer's
+`piece_handling` picks the rule (`PIECE_HANDLINGS`).
 
 The cut of a piece depends on nothing but the piece, so it is computed once per vocabulary entry and
 cached (`PieceTable`): encoding a batch is then a table look-up per piece, not a Python loop per character.
@@ -19,6 +21,9 @@ from typing import Callable, Sequence
 import numpy as np
 
 SPIECE_UNDERLINE = "▁"
+
+# ErnieMTokenizer(piece_handling=...): whose rule for a lone "▁" piece; "transformers" keeps some, "paddlenlp" none
+PIECE_HANDLINGS = ("transformers", "paddlenlp")
 
 # The exact set from PaddleNLP / transformers (`is_punct`): ASCII and full-width CJK punctuation.
 ERNIE_M_PUNCTUATION = frozenset(",;:.?!~，；：。？！《》【】")
@@ -57,22 +62,24 @@ def split_piece(piece: str) -> tuple[tuple[int, int], ...]:
     return tuple(spans)
 
 
-def keep_lone_underline(pieces: Sequence[str], index: int) -> bool:
-    """Whether the lone "▁" piece at `pieces[index]` becomes a token.
+def keep_lone_underline(pieces: Sequence[str], index: int, keep_lone: bool = True) -> bool:
+    """Whether the lone "▁" piece at `pieces[index]` becomes a token (never, when `keep_lone` is False:
+    PaddleNLP's rule).
 
     transformers keeps it when it is not first and the next piece does not start with "▁"; when it is
     the last piece transformers raises IndexError (it reads `pieces[index + 1]`). Nothing follows it
     then, so it is dropped, like the trailing whitespace sentencepiece already removes.
     """
-    return 0 < index < len(pieces) - 1 and not pieces[index + 1].startswith(SPIECE_UNDERLINE)
+    return keep_lone and 0 < index < len(pieces) - 1 and not pieces[index + 1].startswith(SPIECE_UNDERLINE)
 
 
-def split_pieces(pieces: Sequence[str]) -> list[str]:
-    """ErnieM tokens for a sentencepiece segmentation (transformers' `_tokenize` after EncodeAsPieces)."""
+def split_pieces(pieces: Sequence[str], keep_lone: bool = True) -> list[str]:
+    """ErnieM tokens for a sentencepiece segmentation (transformers' `_tokenize` after EncodeAsPieces;
+    PaddleNLP's with `keep_lone=False`)."""
     tokens: list[str] = []
     for index, piece in enumerate(pieces):
         if piece == SPIECE_UNDERLINE:
-            if keep_lone_underline(pieces, index):
+            if keep_lone_underline(pieces, index, keep_lone):
                 tokens.append(piece)
             continue
         tokens.extend(piece[s:e] for s, e in split_piece(piece))
@@ -106,6 +113,7 @@ def map_sp_batch(
     sp_underline_id: int | None,
     underline_token_id: int | None,
     starts_word: Callable[[int], bool],
+    keep_lone: bool = True,
 ) -> list[list[int] | None]:
     """ErnieM ids for a batch of sentencepiece id sequences, vectorised over the whole batch.
 
@@ -136,7 +144,9 @@ def map_sp_batch(
 
     if sp_underline_id is not None:
         lone = np.flatnonzero(flat == sp_underline_id)
-        if lone.size:
+        if lone.size and not keep_lone:
+            counts[lone] = 0
+        elif lone.size:
             # keep_lone_underline, vectorised: not first or last of its row, next piece not a word start
             starts_uniq = np.fromiter((starts_word(i) for i in uniq_list), dtype=bool, count=len(uniq_list))
             row_of = np.searchsorted(row_ends, lone, side="right")

@@ -28,8 +28,9 @@ for backend in ("torch", "cpu"):
                 v = v.numpy(); ref = data[f"{case}.{key}"]
                 d = np.abs(v[mask] - ref[mask]).max() if v.ndim == mask.ndim + 1 or v.shape == mask.shape else np.abs(v - ref).max()
                 worst[f"{name}.{key}"] = max(worst.get(f"{name}.{key}", 0), float(d))
-    tf = 0.0
+    tf, windows = 0.0, 0
     for case in taskflow_cases():
+        windows += len(case["windows"])
         for w in case["windows"]:
             ids = torch.tensor([w["input_ids"] + [1]]); mask = torch.ones_like(ids); mask[0, -1] = 0
             with torch.no_grad(): out = uie(input_ids=ids, attention_mask=mask, position_ids=torch.tensor([w["position_ids"] + [0]]), paddle_pad_to=case["max_seq_len"])
@@ -37,5 +38,5 @@ for backend in ("torch", "cpu"):
                 p = torch.sigmoid(logits)[0].numpy(); n = len(w["input_ids"])
                 tf = max(tf, float(np.abs(p[:n] - np.array(w[f"{key}_prob"])).max()))
                 if f"{key}_pad_prob" in w: tf = max(tf, abs(float(p[n]) - w[f"{key}_pad_prob"]))
-    worst["taskflow window probabilities (52 windows)"] = tf
+    worst[f"taskflow window probabilities ({windows} windows)"] = tf
     print(backend, {k: f"{v:.1e}" for k, v in worst.items()})

@@ -49,9 +49,9 @@ def embed_layernorm(input_ids: torch.Tensor, position_ids: torch.Tensor, word_em
         grid = (triton.cdiv(rows, cfg.block_rows),)
         with launch_device(words):
             _layernorm_residual_kernel[grid](
-                out, words, positions, w, b, ids, pos, rows, hidden, words.stride(0), positions.stride(0),
+                out, words, words, positions, w, b, ids, pos, rows, hidden, words.stride(0), positions.stride(0),
                 out.stride(0), float(eps), BLOCK_ROWS=cfg.block_rows, BLOCK_N=cfg.block_n,
                 ROUND_BF16=interpreter_rounds_bf16(out.dtype), SINGLE_PASS=cfg.single_pass, GATHER=True,
-                num_warps=cfg.num_warps,
+                HAS_XBIAS=False, num_warps=cfg.num_warps,
             )
     return out.view(*input_ids.shape, hidden)

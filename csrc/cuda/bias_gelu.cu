@@ -59,10 +59,7 @@ EMF_BIND(m) {
       [](uintptr_t out, uintptr_t x, uintptr_t bias, int64_t rows, int64_t hidden, bool tanh_approx, int dtype,
          uintptr_t stream) {
         const char* op = "bias_gelu";
-        emf::checked_dtype(dtype);
-        check_rows(op, rows, hidden, kMaxInt);
-        if (rows == 0) return;
-        check_pointers(op, {{"out", out}, {"x", x}, {"bias", bias}});
+        if (!check_rowwise(op, dtype, rows, hidden, kMaxInt, {{"out", out}, {"x", x}, {"bias", bias}})) return;
         launch(op, [&] {
           return bias_gelu(ptr<void>(out), ptr<const void>(x), ptr<const void>(bias), rows, hidden, tanh_approx,
                            dtype, as_stream(stream));

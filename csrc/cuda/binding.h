@@ -34,8 +34,21 @@ inline void check_rows(const char* op, int64_t rows, int64_t hidden, int64_t max
   check_sizes(op, rows, hidden, max_hidden);
 }
 
-inline void check_pointers(const char* op, std::initializer_list<std::pair<const char*, uintptr_t>> pointers) {
+using NamedPointers = std::initializer_list<std::pair<const char*, uintptr_t>>;
+
+inline void check_pointers(const char* op, NamedPointers pointers) {
   for (auto [name, p] : pointers) check_pointer(op, name, p);
+}
+
+// The checks every row-wise op's binding makes before a launch: the dtype code, the sizes and, when
+// there are rows, every pointer. False when there are no rows (nothing to launch).
+inline bool check_rowwise(const char* op, int dtype, int64_t rows, int64_t hidden, int64_t max_hidden,
+                          NamedPointers pointers) {
+  checked_dtype(dtype);
+  check_rows(op, rows, hidden, max_hidden);
+  if (rows == 0) return false;
+  check_pointers(op, pointers);
+  return true;
 }
 
 inline void raise_on_error(const char* op, cudaError_t launch_error) {

@@ -9,6 +9,7 @@
 // tail. Shared by layernorm_residual.cu and bias_residual_layernorm.cu (one kernel body).
 #pragma once
 
+#include "binding.h"
 #include "cuda_compat.h"
 #include "dispatch.h"
 
@@ -92,4 +93,22 @@ inline cudaError_t launch_layernorm_rows(void* out, const void* x, const void* x
   });
 }
 
+namespace cuda {
+
+// The bound entry of both LayerNorm ops (cuda_layernorm_residual, cuda_bias_residual_layernorm):
+// every check, then one launch. xbias 0 means none; `pointers` names the op's pointer arguments
+// as its binding calls them, for the error messages.
+inline void checked_layernorm_rows(const char* op, NamedPointers pointers, uintptr_t out, uintptr_t x,
+                                   uintptr_t xbias, uintptr_t residual, uintptr_t weight, uintptr_t bias,
+                                   int64_t rows, int64_t hidden, double eps, int dtype, uintptr_t stream) {
+  require(eps >= 0, std::string(op) + ": eps must be >= 0");
+  if (!check_rowwise(op, dtype, rows, hidden, kMaxLayerNormHidden, pointers)) return;
+  launch(op, [&] {
+    return launch_layernorm_rows(ptr<void>(out), ptr<const void>(x), ptr<const void>(xbias), ptr<const void>(residual),
+                                 ptr<const void>(weight), ptr<const void>(bias), rows, hidden,
+                                 static_cast<float>(eps), dtype, as_stream(stream));
+  });
+}
+
+}  // namespace cuda
 }  // namespace emf

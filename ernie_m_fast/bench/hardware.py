@@ -40,23 +40,40 @@ def linear_shapes(hidden: int, intermediate: int) -> list[tuple[int, int]]:
     return [(hidden, 3 * hidden), (hidden, hidden), (hidden, intermediate), (intermediate, hidden)]
 
 
-def gemm_probe(hidden: int, intermediate: int, rows: int = 1024, dtype=torch.float32,
-               device="cpu") -> tuple[Callable[[], object], float]:
-    """One call of an encoder layer's four GEMMs on `rows` rows (torch's own matmul) and its FLOPs.
+def gemm_probes(hidden: int, intermediate: int, rows: int = 1024, dtype=torch.float32,
+                device="cpu") -> tuple[dict[str, Callable[[], object]], float]:
+    """One call of an encoder layer's four GEMMs on `rows` rows through each GEMM path available here,
+    and its FLOPs: ({path: run}, flops).
 
-    Timed next to the model in the same interleaved rounds, its throughput is the GEMM roofline the
-    model is held to, measured under the same load.
+    Paths: "torch.mm" (torch's default GEMM) and, on a CPU in float32 with oneDNN, "onednn-prepacked"
+    (weights reordered once, the path `from_pretrained(prepack=True)` runs; at some shapes it beats
+    torch.mm). Timed next to the model in the same interleaved rounds, the fastest path is the GEMM
+    roofline the model is held to, measured under the same load: a roofline from a slower path than
+    the model's own would let "fraction of peak" exceed 1.
     """
     g = torch.Generator().manual_seed(0)
-    pairs = [(torch.randn(rows, k, generator=g).to(device, dtype), torch.randn(k, n, generator=g).to(device, dtype))
-             for k, n in linear_shapes(hidden, intermediate)]
-    flops = sum(2.0 * rows * a.shape[1] * b.shape[1] for a, b in pairs)
+    shapes = linear_shapes(hidden, intermediate)
+    inputs = [torch.randn(rows, k, generator=g).to(device, dtype) for k, _ in shapes]
+    weights = [torch.randn(n, k, generator=g).to(device, dtype) for k, n in shapes]  # nn.Linear's (out, in)
+    flops = sum(2.0 * rows * k * n for k, n in shapes)
+    transposed = [w.t() for w in weights]
 
-    def run():
-        for a, b in pairs:
+    def run_mm():
+        for a, b in zip(inputs, transposed):
             torch.mm(a, b)
 
-    return run, flops
+    probes = {"torch.mm": run_mm}
+    if torch.device(device).type == "cpu" and dtype == torch.float32 and torch.backends.mkldnn.is_available():
+        from ..linear import MkldnnLinear
+
+        packed = [MkldnnLinear(w, rows_hint=rows) for w in weights]
+
+        def run_packed():
+            for a, layer in zip(inputs, packed):
+                layer.matmul(a)
+
+        probes["onednn-prepacked"] = run_packed
+    return probes, flops
 
 
 def measure_cpu_bandwidth(megabytes: int = 256, repeats: int = 5) -> float:

@@ -71,6 +71,11 @@ def unavailable_reasons(name: str, device) -> list[str]:
 # of tracing the registry (imports, caches) into every graph.
 @_assume_constant_result
 def _unavailable(name: str, device_type: str, index) -> tuple:
+    return _unavailable_cached(name, device_type, index)
+
+
+@functools.lru_cache(maxsize=None)  # every op call asks; the answer only changes with the installation
+def _unavailable_cached(name: str, device_type: str, index) -> tuple:
     if name not in BACKEND_NAMES:
         return (f"unknown backend {name!r}; known: {', '.join(BACKEND_NAMES)}",)
     backend = _load(name)

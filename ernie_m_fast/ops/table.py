@@ -112,7 +112,7 @@ OPS: tuple[OpDef, ...] = (
     OpDef(
         name="bias_residual_layernorm",
         check=checks.check_bias_residual_layernorm,
-        triton_module="bias_residual_layernorm",
+        triton_module="layernorm",
         examples=_bias_residual_layernorm_examples,
         doc="LayerNorm(x + bias + residual): a Linear's bias, the residual add and the LayerNorm after it",
         rowwise_scalars=_eps_scalar,

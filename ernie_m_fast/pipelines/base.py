@@ -109,8 +109,12 @@ class Pipeline:
         """The result of one input of a list."""
         return result
 
+    def chunk_size(self, params: dict) -> Optional[int]:
+        """Inputs per run (None: all at once)."""
+        return CHUNK_SIZE
+
     def _stream(self, items: Iterator, params: dict) -> Iterator:
-        for chunk in chunked(items, CHUNK_SIZE):
+        for chunk in chunked(items, self.chunk_size(params)):
             for result in self._run_chunk(chunk, params):
                 yield self._shape_many(result, params)
 
@@ -118,7 +122,7 @@ class Pipeline:
         bar = self._progress_bar(len(items), params)
         results = []
         try:
-            for chunk in chunked(iter(items), CHUNK_SIZE):
+            for chunk in chunked(iter(items), self.chunk_size(params)):
                 results.extend(self._run_chunk(chunk, params))
                 if bar is not None:
                     bar.update(len(chunk))

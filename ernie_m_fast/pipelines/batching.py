@@ -92,8 +92,8 @@ def run_batched(rows: Sequence[Sequence[int]], forward: Forward, token_level: Se
     return results  # type: ignore[return-value]
 
 
-def chunked(items: Iterator, size: int) -> Iterator[list]:
-    """Consecutive lists of `size` items from an iterator (the last may be shorter)."""
+def chunked(items: Iterator, size: Optional[int]) -> Iterator[list]:
+    """Consecutive lists of `size` items from an iterator (the last may be shorter; None: one list of all)."""
     chunk: list = []
     for item in items:
         chunk.append(item)

@@ -14,6 +14,10 @@ does. `start`/`end` are character offsets into the context: `context[start:end] 
 Output: one `{"score", "start", "end", "answer"}` dict (or a list of them, best first, when `top_k` > 1
 finds more than one) per question; a list of those for a list of questions (transformers returns a
 single result for a list of one, and so does this).
+
+`padding` takes what transformers' QA pipeline passes to its tokenizer (True, False, "longest",
+"max_length", "do_not_pad", or a PaddingStrategy) and is checked like it, but changes nothing
+observable: the model is padding-free, so a window's scores are the same with or without pads.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ from .encoding import encode_with_offsets, strip_span, token_windows, word_ids, 
 
 # what transformers puts on logits that cannot be an answer before its softmax
 _MASKED_LOGIT = -10000.0
+
+# transformers' PaddingStrategy values (and True / False), the QA pipeline's `padding`
+PADDINGS = ("longest", "max_length", "do_not_pad")
 
 
 def span_candidates(start_probs: np.ndarray, end_probs: np.ndarray, max_answer_len: int, k: int):
@@ -49,7 +56,7 @@ class QuestionAnsweringPipeline(Pipeline):
     task = "question-answering"
     model_class = ErnieMForQuestionAnswering
     defaults = {"top_k": 1, "doc_stride": None, "max_answer_len": 15, "max_seq_len": None, "max_question_len": 64,
-                "handle_impossible_answer": False, "align_to_words": True}
+                "handle_impossible_answer": False, "align_to_words": True, "padding": None}
     token_level = (True, True)
 
     def _validate(self, params):
@@ -65,6 +72,10 @@ class QuestionAnsweringPipeline(Pipeline):
         stride = params["doc_stride"]
         if stride is not None and (not isinstance(stride, int) or stride < 0):
             raise ValueError(f"doc_stride must be a non-negative int, got {stride!r}")
+        padding = getattr(params["padding"], "value", params["padding"])  # transformers' PaddingStrategy enum
+        if padding is not None and not isinstance(padding, bool) and padding not in PADDINGS:
+            raise ValueError(f"padding must be True, False or one of {PADDINGS} (transformers' values), got "
+                             f"{params['padding']!r}; it changes nothing here: the model is padding-free")
 
     # ------------------------------------------------------------------ inputs
     def _gather_inputs(self, inputs, kwargs):

@@ -13,6 +13,11 @@ instead, which loses ErnieM's casing, full-width forms and spaces). Words: token
 text form one word, except that CJK characters and punctuation are words of their own (see
 `encoding.word_ids`; transformers would glue a whole run of Chinese into one "word").
 
+Pre-split input (`is_split_into_words=True`, transformers' argument): each input is a list of words,
+joined by `delimiter` (default " ") into the text that `start`/`end`/`word` refer to, as transformers
+reports them; each word is tokenized alone and is exactly one word for the word strategies. A single
+list of words is one input: the result is a list holding its entity list, as in transformers.
+
 Texts longer than the model takes are split into windows of the model's length overlapping by
 `stride` tokens (default a quarter of a window); each token is scored by the window where it has the
 most context on both sides, and the text is then aggregated as a whole, so no entity is cut at a
@@ -25,7 +30,7 @@ import numpy as np
 
 from ..modeling import ErnieMForTokenClassification
 from .base import Pipeline, Prepared
-from .encoding import encode_with_offsets, strip_span, token_windows, word_ids
+from .encoding import Encoded, encode_with_offsets, strip_span, token_windows, word_ids
 
 STRATEGIES = ("none", "simple", "first", "average", "max")
 
@@ -85,7 +90,8 @@ def group_entities(entities: list[dict]) -> list[list[dict]]:
 class TokenClassificationPipeline(Pipeline):
     task = "token-classification"
     model_class = ErnieMForTokenClassification
-    defaults = {"aggregation_strategy": "none", "ignore_labels": None, "stride": None}
+    defaults = {"aggregation_strategy": "none", "ignore_labels": None, "stride": None,
+                "is_split_into_words": False, "delimiter": None}
     token_level = (True,)
 
     def _validate(self, params):
@@ -98,22 +104,78 @@ class TokenClassificationPipeline(Pipeline):
         stride = params["stride"]
         if stride is not None and (not isinstance(stride, int) or not 0 <= stride < self.max_length - 2):
             raise ValueError(f"stride must be an int in [0, {self.max_length - 2}), got {stride!r}")
+        if not isinstance(params["is_split_into_words"], bool):
+            raise TypeError(f"is_split_into_words must be True or False, got {params['is_split_into_words']!r}")
+        if params["delimiter"] is not None and not isinstance(params["delimiter"], str):
+            raise TypeError(f"delimiter must be a str, got {params['delimiter']!r}")
+
+    def _gather_inputs(self, inputs, kwargs):
+        inputs, kwargs = super()._gather_inputs(inputs, kwargs)
+        split = kwargs.get("is_split_into_words", self.params["is_split_into_words"])
+        if split is True and isinstance(inputs, (list, tuple)) and all(isinstance(w, str) for w in inputs):
+            inputs = [list(inputs)]  # one pre-split input (transformers wraps it the same way)
+        return inputs, kwargs
+
+    def _check_item(self, item) -> None:
+        if isinstance(item, (list, tuple)) and all(isinstance(w, str) for w in item):
+            return  # a pre-split input; whether one is expected is checked with the call's arguments
+        super()._check_item(item)
+
+    def _texts(self, items, params) -> list[tuple[str, list | None]]:
+        """(text, word spans or None) per input; a pre-split input's text is its words joined."""
+        split = params["is_split_into_words"]
+        delimiter = " " if params["delimiter"] is None else params["delimiter"]
+        out = []
+        for item in items:
+            if split != (not isinstance(item, str)):
+                raise TypeError("with is_split_into_words=True every input must be a list of words (str)"
+                                if split else "a list of words is one input only with is_split_into_words=True")
+            if not split:
+                out.append((item, None))
+                continue
+            spans, at = [], 0
+            for w in item:
+                spans.append((at, at + len(w)))
+                at += len(w) + len(delimiter)
+            out.append((delimiter.join(item), spans))
+        return out
+
+    def _encode(self, texts: list[tuple[str, list | None]]) -> list[tuple[Encoded, list[int] | None]]:
+        """Ids and offsets in the text per input, with each token's word for pre-split inputs (each
+        word tokenized alone, its offsets moved to where it sits in the joined text)."""
+        whole = encode_with_offsets(self.tokenizer, [text for text, spans in texts if spans is None])
+        words = iter(encode_with_offsets(self.tokenizer, [text[s:e] for text, spans in texts if spans for s, e in spans]))
+        whole = iter(whole)
+        out = []
+        for text, spans in texts:
+            if spans is None:
+                out.append((next(whole), None))
+                continue
+            ids, offsets, owners = [], [], []
+            for index, (start, _) in enumerate(spans):
+                word = next(words)
+                ids.extend(word.ids)
+                offsets.extend((start + s, start + e) for s, e in word.offsets)
+                owners.extend([index] * len(word.ids))
+            out.append((Encoded(ids, offsets), owners))
+        return out
 
     def _prepare_many(self, items, params):
         size = self.max_length - 2
         stride = params["stride"] if params["stride"] is not None else size // 4
         prepared = []
-        for text, enc in zip(items, encode_with_offsets(self.tokenizer, items)):
+        texts = self._texts(items, params)
+        for (text, _), (enc, owners) in zip(texts, self._encode(texts)):
             windows = token_windows(len(enc.ids), size, stride)
             rows = [self.tokenizer.build_inputs_with_special_tokens(enc.ids[s:e]) for s, e in windows]
-            prepared.append(Prepared(rows, (enc, windows)))
+            prepared.append(Prepared(rows, (text, enc, owners, windows)))
         return prepared
 
     def _forward(self, input_ids, attention_mask, **forward_kwargs):
         return (self.model(input_ids=input_ids, attention_mask=attention_mask, **forward_kwargs).logits,)
 
-    def _finish(self, text, prepared, outputs, params):
-        enc, windows = prepared.context
+    def _finish(self, item, prepared, outputs, params):
+        text, enc, owners, windows = prepared.context
         n = len(enc.ids)
         if n == 0:
             return []
@@ -140,7 +202,7 @@ class TokenClassificationPipeline(Pipeline):
                                  "start": e["start"], "end": e["end"]})
         else:
             entities = [entry(positions, vector) for positions, vector in
-                        aggregate_words(scores, word_ids(text, enc.offsets), strategy)]
+                        aggregate_words(scores, owners or word_ids(text, enc.offsets), strategy)]
         ignore = ["O"] if params["ignore_labels"] is None else list(params["ignore_labels"])
         if strategy == "none":
             return [e for e in entities if e["entity"] not in ignore]

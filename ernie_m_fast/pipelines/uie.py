@@ -100,6 +100,41 @@ def relation_prompt(name: str, parent_text: str, lang: str = "ch") -> str:
     return to_halfwidth(prompt)
 
 
+# Taskflow's `cut_chinese_sent` (paddlenlp/taskflow/utils.py), applied in this order: a sentence ends after
+# 。！？? (not before a closing quote), after six dots, after two ellipses, and after 。！？? + closing quote
+SENTENCE_CUTS = (re.compile(r"([。！？\?])([^”’])"), re.compile(r"(\.{6})([^”’])"), re.compile(r"(\…{2})([^”’])"),
+                 re.compile(r"([。！？\?][”’])([^，。！？\?])"))
+
+
+def _cut_sentences(text: str, mark: str) -> str:
+    for pattern in SENTENCE_CUTS:
+        text = pattern.sub(lambda m: m.group(1) + mark + m.group(2), text)
+    return text
+
+
+def taskflow_sentences(text: str) -> list[str]:
+    """Taskflow's `split_sentence=True` pieces, exactly: its cuts, then trailing whitespace dropped and
+    the text split at every newline, its own and the ones it inserted (so a newline of the text is lost,
+    and Taskflow's offsets after it are one short)."""
+    return _cut_sentences(text, "\n").rstrip().split("\n")
+
+
+def sentence_spans(text: str) -> list[Span]:
+    """[start, end) of each sentence, Taskflow's cuts (`taskflow_sentences`) without losing a character:
+    a newline of the text ends its sentence and stays in it. Tiles the text; one span for ""."""
+    mark = next(chr(c) for c in range(0xE000, 0xF900) if chr(c) not in text)  # a private-use character
+    spans, start, at = [], 0, 0
+    for ch in _cut_sentences(text, mark):
+        if ch != mark:
+            at += 1
+        if (ch == mark or ch == "\n") and at > start:
+            spans.append((start, at))
+            start = at
+    if at > start or not spans:
+        spans.append((start, at))
+    return spans
+
+
 def char_windows(text: str, size: int) -> list[Span]:
     """Taskflow's `_auto_splitter`: consecutive [start, end) runs of `size` characters (one for a short text)."""
     if size < 1:

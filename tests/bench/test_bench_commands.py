@@ -46,6 +46,10 @@ def test_model_bench_reports_every_engine_and_ratio(model_result):
         assert set(r["speedup"]) == {"transformers", "onnxruntime", "ours-int8"}
         assert all(_positive(v) for v in r["speedup"].values())
         assert _positive(r["gemm_peak_gflops"])
+        # the roofline is the fastest GEMM path measured, so no path beats it (oneDNN's is ours on CPU)
+        assert set(r["gemm_probes"]) == {"torch.mm", "onednn-prepacked"}
+        assert r["gemm_peak_gflops"] == max(r["gemm_probes"].values())
+        assert r["gemm_probes"][r["gemm_peak_path"]] == r["gemm_peak_gflops"]
         for e in r["engines"]:
             for key in ("p50_ms", "p99_ms", "warmup_ms", "tokens_per_s", "gflops", "fraction_of_gemm_peak",
                         "ours_speedup"):

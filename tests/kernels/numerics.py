@@ -75,10 +75,25 @@ _FLOATS = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 _INTS = (torch.int32, torch.int64, torch.int16, torch.int8, torch.uint8)
 
 
-def _sentinel(dtype: torch.dtype):
-    if dtype in _FLOATS:
-        return math.nan
-    return INT_SENTINEL if dtype in _INTS and dtype != torch.uint8 else 0xA5
+# Float margins hold *signaling* NaNs with a payload, as raw bits: any arithmetic on one (a kernel
+# that read a margin) yields a quiet NaN, whose bits differ, and inputs and outputs carry different
+# payloads, so a value read out of an input's margin and written into an output's margin changes
+# that margin's bits even when the kernel copies it without arithmetic. (A plain NaN sentinel let a
+# GELU mask off by one read NaN past its input and write NaN past its output unseen.)
+_FLOAT_BITS = {torch.float32: torch.int32, torch.float16: torch.int16, torch.bfloat16: torch.int16,
+               torch.float64: torch.int64}
+_SIGNALING_NAN = {  # exponent all ones, quiet bit clear, nonzero payload: (input margins, allocation margins)
+    torch.float32: (0x7F80A5A5, 0x7F805A5A), torch.float16: (0x7CA5, 0x7C5A),
+    torch.bfloat16: (0x7F85, 0x7F8A), torch.float64: (0x7FF0A5A5A5A5A5A5, 0x7FF05A5A5A5A5A5A),
+}
+
+
+def _fill_sentinel(buf: torch.Tensor, kind: int) -> None:
+    """kind 0: an input's margins; 1: an allocation's (the kernels' outputs and scratch)."""
+    if buf.dtype in _FLOATS:
+        buf.view(_FLOAT_BITS[buf.dtype]).fill_(_SIGNALING_NAN[buf.dtype][kind])
+    else:
+        buf.fill_(INT_SENTINEL if buf.dtype in _INTS and buf.dtype != torch.uint8 else 0xA5)
 
 
 class GuardedMemory:
@@ -88,11 +103,11 @@ class GuardedMemory:
         self._buffers: list[tuple[str, torch.Tensor, int, int, torch.Tensor]] = []
         self._empty = torch.empty  # the real one: allocations() replaces torch.empty while it runs
 
-    def _new(self, shape, dtype: torch.dtype, name: str) -> torch.Tensor:
+    def _new(self, shape, dtype: torch.dtype, name: str, kind: int = 1) -> torch.Tensor:
         n = math.prod(shape)
         margin = MARGIN_BYTES // dtype.itemsize
         buf = self._empty(n + 2 * margin, dtype=dtype)
-        buf.fill_(_sentinel(dtype))
+        _fill_sentinel(buf, kind)
         pattern = buf[:margin].clone()  # the sentinel's exact bits (NaN compares unequal to itself)
         self._buffers.append((name, buf, margin, n, pattern))
         return buf[margin:margin + n].view(shape)
@@ -101,7 +116,7 @@ class GuardedMemory:
         """A copy of t (contiguous, same values) placed between sentinel margins."""
         if t.device.type != "cpu" or (t.dtype not in _FLOATS and t.dtype not in _INTS) or t.requires_grad:
             return t
-        return self._new(tuple(t.shape), t.dtype, name).copy_(t)
+        return self._new(tuple(t.shape), t.dtype, name, kind=0).copy_(t)
 
     def check(self) -> None:
         for name, buf, margin, n, pattern in self._buffers:

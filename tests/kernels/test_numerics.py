@@ -34,6 +34,23 @@ def test_reads_past_a_guarded_input_see_the_sentinel():
     assert x.data_ptr() % 64 == 0  # alignment-dependent kernel paths run as on a fresh tensor
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_nan_read_past_an_input_and_written_past_an_output_is_reported(dtype):
+    """The blind spot of a plain NaN sentinel: a mask off by one reads NaN past its input, computes
+    NaN, and writes it past its output, over a NaN. Margins hold signaling NaNs with a payload, so
+    arithmetic (which quiets them) or a raw copy between an input's and an output's margin shows."""
+    for compute in (lambda v: v * 0.5 + 1.0, lambda v: v):  # arithmetic, and a raw copy
+        memory = numerics.GuardedMemory()
+        x = memory.guard(torch.ones(4, dtype=dtype), "x")
+        with memory.allocations():
+            out = torch.empty(4, dtype=dtype)
+        past_x, past_out = torch.as_strided(x, (5,), (1,)), torch.as_strided(out, (5,), (1,))
+        assert past_x[4].isnan()
+        past_out[:] = compute(past_x)
+        with pytest.raises(AssertionError, match="at index 4 "):
+            memory.check()
+
+
 def test_fp32_bound_is_a_few_ulp():
     ref = torch.linspace(-3, 3, 1001)
     eps = torch.finfo(torch.float32).eps

@@ -55,6 +55,17 @@ def test_int8_linear_matches_its_dequantized_weight():
     torch.testing.assert_close(layer.matmul(x) + bias, out)
 
 
+def test_activations_use_7_bits_unless_the_cpu_has_vnni():
+    """Without VNNI, fbgemm's int16 pair sums saturate on 8-bit activations (AVX2 machines such as
+    AMD Zen 3 among them): there the range must be reduced; with VNNI the full range is exact."""
+    from ernie_m_fast.linear import activation_reduce_range
+
+    assert activation_reduce_range({"avx2", "fma"}) is True
+    assert activation_reduce_range({"avx2", "avx512f", "avx512_vnni"}) is False
+    assert activation_reduce_range({"avx2", "avx_vnni"}) is False
+    assert activation_reduce_range(set()) is True  # unknown CPU: the safe choice
+
+
 def test_quantized_model_stays_close_to_fp32(checkpoint):
     fp32 = emf.ErnieMForSequenceClassification.from_pretrained(checkpoint)
     int8 = emf.ErnieMForSequenceClassification.from_pretrained(checkpoint, quantize="int8")
@@ -75,9 +86,11 @@ def test_quantized_model_keeps_no_float_copy_of_its_linears(checkpoint):
     int8 = emf.ErnieMModel.from_pretrained(checkpoint, quantize="int8")
     names = {n for n, _ in int8.named_parameters()}
     assert not any(n.endswith(("q_proj.weight", "k_proj.weight", "v_proj.weight", "out_proj.weight", "linear1.weight",
-                               "linear2.weight", "pooler.dense.weight")) for n in names)
+                               "linear2.weight")) for n in names)
+    # the pooler stays fp32 (one row per sequence: int8 buys it nothing and would move the heads' logits)
+    assert type(int8.pooler.dense) is torch.nn.Linear and int8.pooler.dense.weight.dtype == torch.float32
     float_bytes = sum(p.numel() * p.element_size() for p in int8.parameters())
-    linear_bytes = sum(m.weight.numel() * 4 for m in fp32.modules() if isinstance(m, torch.nn.Linear))
+    linear_bytes = sum(m.weight.numel() * 4 for m in fp32.encoder.modules() if isinstance(m, torch.nn.Linear))
     assert float_bytes <= sum(p.numel() * 4 for p in fp32.parameters()) - linear_bytes + 1  # biases stay
     attn = int8.encoder.layers[0].self_attn.self_attn
     assert isinstance(attn.qkv, Int8Linear) and attn.qkv.out_features == 3 * 128
@@ -133,6 +146,23 @@ def test_prepacked_model_matches_and_saves_as_transformers(checkpoint, tmp_path)
     reloaded = transformers.ErnieMForSequenceClassification.from_pretrained(tmp_path / "saved").eval()
     with torch.no_grad():
         torch.testing.assert_close(reloaded(input_ids=ids, attention_mask=mask).logits, a.logits, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_prepacked_ffn_has_bias_and_gelu_in_the_gemm_epilogue(approximate):
+    """oneDNN's epilogue GELU is held to fp32 rounding of the fp64 GELU(x W^T + b): 1e-5 absolute on
+    outputs of magnitude ~1 (the erf and tanh forms differ by up to ~1e-3, so a swapped form fails)."""
+    from ernie_m_fast.linear import MkldnnLinear, linear_gelu
+
+    g = torch.Generator().manual_seed(3)
+    weight, bias = torch.randn(300, 96, generator=g) * 0.2, torch.randn(300, generator=g)
+    x = torch.randn(2, 7, 96, generator=g)
+    layer = MkldnnLinear(weight, bias)
+    out = linear_gelu(layer, x, approximate)
+    ref = F.gelu(F.linear(x.double(), weight.double(), bias.double()), approximate=approximate)
+    assert out.shape == (2, 7, 300)
+    torch.testing.assert_close(out, ref.float(), atol=1e-5, rtol=1e-5)
+    assert linear_gelu(torch.nn.Linear(96, 300), x, approximate) is None  # no epilogue: the caller fuses
 
 
 def test_prepack_and_quantize_are_exclusive(checkpoint):

@@ -106,25 +106,23 @@ def test_input_checks(model):
         model(input_ids=ids, paddle_pad_to=8, output_attentions=True)
 
 
-def test_our_tokenizer_gives_taskflows_windows_but_two_known_differences():
-    """Taskflow's (prompt, text) encodings equal ours, except (a) where Taskflow truncated a window
-    that overflowed max_seq_len (its windows are max_seq_len - len(prompt) - 3 characters, ErnieM adds
-    4 special tokens) and (b) PaddleNLP drops every lone "▁" piece, where transformers' rule (ours)
-    keeps one before a piece that does not start a word."""
+def test_our_tokenizer_gives_taskflows_windows():
+    """Every (prompt, text) window Taskflow encoded, ids and offsets, from our tokenizer as loaded from
+    the PaddleNLP checkpoint (PaddleNLP's piece handling) with Taskflow's truncation: Taskflow's
+    windows are max_seq_len - len(prompt) - 3 characters where an ErnieM pair adds 4 special tokens,
+    so a full window is cut to max_seq_len, `longest_first`. With transformers' piece handling some
+    windows differ (a lone "▁" kept)."""
     tokenizer = emf.ErnieMTokenizer.from_pretrained(UIE_DIR)
-    underline = tokenizer.convert_tokens_to_ids("▁")
-    seen = {"equal": 0, "truncated": 0, "lone underline": 0}
+    assert tokenizer.piece_handling == "paddlenlp"
+    transformers_rule = emf.ErnieMTokenizer.from_pretrained(UIE_DIR, piece_handling="transformers")
+    seen = {"whole": 0, "truncated": 0, "differs with transformers' rule": 0}
     for case in CASES:
         for window in case["windows"]:
-            enc = tokenizer(window["prompt"], window["text"], return_offsets_mapping=True)
-            ours, theirs = enc["input_ids"], window["input_ids"]
-            if ours == theirs:
-                assert [list(o) for o in enc["offset_mapping"]] == window["offset_mapping"]
-                seen["equal"] += 1
-            elif len(ours) > case["max_seq_len"] == len(theirs):
-                assert ours[: len(theirs) - 1] + [2] == theirs
-                seen["truncated"] += 1
-            else:
-                assert [i for i in ours if i != underline] == theirs
-                seen["lone underline"] += 1
-    assert seen == {"equal": 45, "truncated": 6, "lone underline": 1}
+            whole = tokenizer(window["prompt"], window["text"])["input_ids"]
+            enc = tokenizer(window["prompt"], window["text"], return_offsets_mapping=True, truncation="longest_first",
+                            max_length=case["max_seq_len"])
+            assert enc["input_ids"] == window["input_ids"]
+            assert [list(o) for o in enc["offset_mapping"]] == window["offset_mapping"]
+            seen["whole" if len(whole) <= case["max_seq_len"] else "truncated"] += 1
+            seen["differs with transformers' rule"] += transformers_rule(window["prompt"], window["text"])["input_ids"] != whole
+    assert seen["truncated"] > 0 and seen["differs with transformers' rule"] > 0, seen

@@ -172,3 +172,44 @@ def test_bad_arguments(hand_ie):
         pipe(TEXT)
     pipe.set_schema("国")
     assert pipe(TEXT) == hand_ie(TEXT)
+
+
+def test_taskflow_compat_truncates_full_windows_as_taskflow(hand_ie):
+    """max_seq_len=11: Taskflow's windows are 11 - len("国") - 3 = 7 characters, "他们在北京和巴" | "黎开会。";
+    7 + 1 + 4 special tokens = 12 > 11, so `longest_first` drops the text's last token, "巴": 巴黎 is
+    found in neither window. The default mode ends the first window before "巴" and finds both."""
+    (default,) = hand_ie(TEXT, max_seq_len=11)
+    (compat,) = hand_ie(TEXT, max_seq_len=11, taskflow_compat=True)
+    assert [d["text"] for d in default["国"]] == ["北京", "巴黎"]
+    assert [(d["text"], d["start"], d["end"]) for d in compat["国"]] == [("北京", 3, 5)]
+    assert compat["国"][0]["probability"] == pytest.approx(FIRE * FIRE, abs=1e-6)
+    # room for the whole text: the two modes agree (attention is zeroed, so Taskflow's pads change nothing)
+    assert hand_ie(TEXT, taskflow_compat=True) == hand_ie(TEXT)
+
+
+def test_taskflow_compat_uses_paddlenlps_piece_handling_and_checks_its_arguments(hand_ie):
+    assert hand_ie.tokenizer.piece_handling == "transformers"
+    assert hand_ie.taskflow_tokenizer.piece_handling == "paddlenlp"
+    assert hand_ie.taskflow_tokenizer is hand_ie.taskflow_tokenizer  # made once
+    assert hand_ie.tokenizer.piece_handling == "transformers"  # the pipeline's own is left alone
+    assert hand_ie.chunk_size(hand_ie._check_params(hand_ie.params, {"taskflow_compat": True})) is None
+    with pytest.raises(TypeError, match="taskflow_compat must be True or False"):
+        hand_ie(TEXT, taskflow_compat="yes")
+    with pytest.raises(ValueError, match="sets paddle_pad_to"):
+        hand_ie(TEXT, taskflow_compat=True, forward_kwargs={"paddle_pad_to": 64})
+
+
+def test_split_sentence_windows_by_sentence_and_maps_back(hand_ie):
+    """split_sentence=True (Taskflow's option): windows never cross Taskflow's sentence ends. The default
+    mode keeps true offsets; taskflow_compat reproduces Taskflow's, which lose the newline it drops."""
+    text = "他们在北京。\n巴黎开会。"  # 巴 is at 7
+    (default,) = hand_ie(text, split_sentence=True)
+    assert [(d["text"], d["start"], d["end"]) for d in default["国"]] == [("北京", 3, 5), ("巴黎", 7, 9)]
+    (compat,) = hand_ie(text, split_sentence=True, taskflow_compat=True)
+    assert [(d["text"], d["start"], d["end"]) for d in compat["国"]] == [("北京", 3, 5), ("巴黎", 6, 8)]
+    # a span across a sentence end is in no sentence's window
+    (cut,) = hand_ie("他们在北。京和巴黎", split_sentence=True)
+    assert [d["text"] for d in cut["国"]] == ["巴黎"]
+    assert hand_ie("他们在北。京和巴黎")[0]["国"][0]["text"] == "北。京"
+    with pytest.raises(TypeError, match="split_sentence must be True or False"):
+        hand_ie(text, split_sentence=1)

@@ -91,3 +91,16 @@ def test_input_forms_and_batches(checkpoint, close):
         qa(question=["a", "b"], context=["c"])
     with pytest.raises(ValueError, match="top_k"):
         qa(question="q", context="c", top_k=0)
+
+
+def test_padding_takes_transformers_values_and_changes_nothing(qa):
+    """The model is padding-free: `padding` is accepted as transformers accepts it, and checked, but the
+    answer is the same whatever it says."""
+    from transformers.utils import PaddingStrategy
+
+    expected = qa(question=QUESTION, context=CONTEXT)
+    for padding in (True, False, "longest", "max_length", "do_not_pad", PaddingStrategy.MAX_LENGTH):
+        assert qa(question=QUESTION, context=CONTEXT, padding=padding) == expected
+    for bad in ("max-length", 3, "yes"):
+        with pytest.raises(ValueError, match="padding must be True, False or one of"):
+            qa(question=QUESTION, context=CONTEXT, padding=bad)

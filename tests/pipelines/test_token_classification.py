@@ -85,3 +85,35 @@ def test_bad_arguments(ner):
         ner(TEXT, stride=100)
     with pytest.raises(TypeError, match="needs an ernie_m_fast ErnieMForTokenClassification"):
         emf.pipeline("ner", model=emf.ErnieMModel(emf.ErnieMConfig(vocab_size=10)), tokenizer=ner.tokenizer)
+
+
+def test_pre_split_words_as_transformers_reports_them(ner):
+    """is_split_into_words=True: words joined by `delimiter` (default " ") make the text that start/end
+    index, as transformers 4.57.6 reports them; one list of words is one input, returned wrapped in a
+    list as transformers does; each given word is one word for the word strategies."""
+    words = ["他们", "在", "北京", "和", "巴黎"]
+    got = ner(words, is_split_into_words=True, aggregation_strategy="simple")
+    assert len(got) == 1 and _spans(got[0]) == [("PER", "他们", 0, 2), ("LOC", "北京", 5, 7), ("LOC", "巴黎", 10, 12)]
+    joined = ner(words, is_split_into_words=True, delimiter="", aggregation_strategy="simple")
+    assert joined == [ner("他们在北京和巴黎", aggregation_strategy="simple")]
+    batch = ner([words, ["the", "Paris", "capital"]], is_split_into_words=True, aggregation_strategy="first")
+    assert _spans(batch[1]) == [("LOC", "Paris", 4, 9)]
+    assert batch[0] == ner(words, is_split_into_words=True, aggregation_strategy="first")[0]
+    # the given words are the words, even where they touch in the joined text: "Fran" + "ce" stay two
+    # ("first" labels "Fran" by its own token; read from offsets they would be one word, "France")
+    assert ner(["Fran", "ce"], is_split_into_words=True, delimiter="", aggregation_strategy="first") == \
+        [[{"entity_group": "LOC", "score": pytest.approx(1.0, abs=0.01), "word": "Fran", "start": 0, "end": 4}]]
+    # "none": one entry per token, its index in the model's input and its span in the joined text
+    (tokens,) = ner(["x", "北京"], is_split_into_words=True, delimiter=" | ")
+    assert [(e["entity"], e["word"], e["start"], e["end"]) for e in tokens] == [("B-LOC", "北", 4, 5), ("I-LOC", "京", 5, 6)]
+
+
+def test_pre_split_arguments_are_checked(ner):
+    with pytest.raises(TypeError, match="must be a list of words"):
+        ner(TEXT, is_split_into_words=True)
+    with pytest.raises(TypeError, match="only with is_split_into_words=True"):
+        ner([["北京", "巴黎"]])
+    with pytest.raises(TypeError, match="is_split_into_words must be True or False"):
+        ner(TEXT, is_split_into_words="yes")
+    with pytest.raises(TypeError, match="delimiter must be a str"):
+        ner(["北京"], is_split_into_words=True, delimiter=1)

@@ -4,6 +4,7 @@
     POST /predict         {inputs, truncate, truncation_direction, raw_scores} -> [{score, label}] | [[...]]
     POST /embed_all       {inputs, truncate, truncation_direction} -> [[[float]]], every token's hidden state
     POST /v1/embeddings   OpenAI's {input, encoding_format, dimensions} -> {object, data, model, usage}
+    POST /rerank          {query, texts, truncate, raw_scores, return_text} -> [{index, score, text}] (one-label)
     POST /tokenize        {inputs, add_special_tokens} -> [[{id, text, special, start, stop}]]
     POST /extract         {inputs, schema, position_prob, schema_lang} -> UIE-M results, one per input
     POST /token-classify  {inputs, aggregation_strategy, ignore_labels} -> entities, one list per input
@@ -44,7 +45,8 @@ logger = logging.getLogger("ernie_m_fast.serving")
 access_logger = logging.getLogger("ernie_m_fast.serving.access")
 
 OPENAI_ROUTES = frozenset({"/v1/embeddings", "/embeddings"})  # OpenAI's bodies and error shape, as TEI serves them
-INFERENCE_ROUTES = OPENAI_ROUTES | {"/embed", "/embed_all", "/predict", "/tokenize", "/extract", "/token-classify"}
+INFERENCE_ROUTES = OPENAI_ROUTES | {"/embed", "/embed_all", "/predict", "/rerank", "/tokenize", "/extract",
+                                    "/token-classify"}
 PROTECTED_ROUTES = INFERENCE_ROUTES | {"/info"}  # with --api-key; health, metrics and docs stay open
 ROUTES = PROTECTED_ROUTES | {"/health", "/metrics", "/docs", "/openapi.json"}
 UNTRACKED_ROUTES = frozenset({"/health", "/metrics"})  # not waited for when draining
@@ -431,6 +433,28 @@ def create_app(settings: ServerSettings, load_in_background: bool = True) -> Fas
         body = [postprocess_scores(row, engine.id2label, request.raw_scores) for row in rows]
         state.metrics.inputs.labels("/predict").inc(len(items))
         return _json(body[0] if single else body)
+
+    @app.post("/rerank", responses={200: {"model": schemas.RerankResponse}, **error_docs})
+    async def rerank(request: schemas.RerankRequest):
+        """TEI's /rerank, on a one-label sequence-classification checkpoint: each (query, text) pair's score
+        (sigmoid of the logit unless raw_scores), highest first: [{index, score, text?}]."""
+        engine = state.ready_engine()
+        if not engine.is_reranker:
+            raise errors.ApiError(424, errors.BACKEND, "model is not a re-ranker model: /rerank needs a "
+                                                       "sequence-classification checkpoint with one label")
+        if not request.texts:
+            raise errors.ApiError(422, errors.EMPTY, "`texts` cannot be empty")
+        if len(request.texts) > settings.max_client_batch_size:
+            raise errors.too_many_inputs(len(request.texts), settings.max_client_batch_size)
+        pairs = [(request.query, text) for text in request.texts]
+        rows, _ = await state.infer("predict", engine, pairs, request.truncate, request.truncation_direction)
+        ranks = []
+        for index, (row, text) in enumerate(zip(rows, request.texts)):
+            score = postprocess_scores(row, engine.id2label, request.raw_scores)[0]["score"]
+            ranks.append({"index": index, "score": score, **({"text": text} if request.return_text else {})})
+        ranks.sort(key=lambda rank: -rank["score"])  # stable: equal scores keep input order
+        state.metrics.inputs.labels("/rerank").inc(len(pairs))
+        return _json(ranks)
 
     @app.post("/tokenize", responses={200: {"model": schemas.TokenizeResponse}, **error_docs})
     async def tokenize(request: schemas.TokenizeRequest):

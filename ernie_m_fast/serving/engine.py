@@ -134,6 +134,7 @@ class Engine:
         self.pooling = settings.pooling or (checkpoint_pooling(settings.model) if local else None) or "cls"
         self.id2label = {int(k): str(v) for k, v in (config.id2label or {}).items()}
         self.pad_token_id = config.pad_token_id
+        self.is_reranker = self.task == "predict" and config.num_labels == 1  # serves /rerank (TEI's rule)
         if settings.cuda_graphs:
             from ..cuda_graphs import enable_cuda_graphs
 
@@ -148,9 +149,10 @@ class Engine:
         from .._version import __version__
 
         config = self.model.config
-        if self.task == "predict":
-            model_type = {"classifier": {"id2label": {str(k): v for k, v in self.id2label.items()},
-                                         "label2id": {v: k for k, v in self.id2label.items()}}}
+        if self.task == "predict":  # TEI calls a one-label classifier a re-ranker
+            model_type = {"reranker" if self.is_reranker else "classifier": {
+                "id2label": {str(k): v for k, v in self.id2label.items()},
+                "label2id": {v: k for k, v in self.id2label.items()}}}
         else:
             model_type = {"embedding": {"pooling": self.pooling}} if self.task == "embed" else {self.task: {}}
         s = self.settings

@@ -51,6 +51,22 @@ class PredictRequest(BaseModel):
     raw_scores: bool = Field(False, description="logits instead of softmax (sigmoid for one label)")
 
 
+class RerankRequest(BaseModel):
+    model_config = _STRICT
+    query: str = Field(examples=["What is Deep Learning?"])
+    texts: list[str] = Field(examples=[["Deep Learning is a branch of machine learning.", "Cheese is made of milk."]])
+    truncate: Optional[bool] = None
+    truncation_direction: Direction = "right"
+    raw_scores: bool = Field(False, description="the logit instead of its sigmoid")
+    return_text: bool = Field(False, description="echo each text in its rank")
+
+
+class Rank(BaseModel):
+    index: int
+    score: float
+    text: Optional[str] = None
+
+
 class TokenizeRequest(BaseModel):
     model_config = _STRICT
     inputs: Union[str, list[str]] = Field(examples=["test"])
@@ -122,3 +138,4 @@ EmbedResponse = RootModel[list[list[float]]]
 EmbedAllResponse = RootModel[list[list[list[float]]]]
 PredictResponse = RootModel[Union[list[Prediction], list[list[Prediction]]]]
 TokenizeResponse = RootModel[list[list[SimpleToken]]]
+RerankResponse = RootModel[list[Rank]]

@@ -45,3 +45,20 @@ def ner_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def uie_dir(tmp_path_factory):
     return build_checkpoint(tmp_path_factory.mktemp("uie"), "uie", seed=3)
+
+
+@pytest.fixture(scope="session")
+def reranker_dir(tmp_path_factory):
+    import torch
+
+    import ernie_m_fast as emf
+
+    path = build_checkpoint(tmp_path_factory.mktemp("reranker"), "reranker", seed=4)
+    model = emf.ErnieMForSequenceClassification.from_pretrained(path)
+    ids = emf.ErnieMTokenizer.from_pretrained(path)("a reference text", return_tensors="pt")["input_ids"]
+    with torch.no_grad():  # a random tiny model pools every text alike: amplify the differences around a reference
+        reference = model.ernie_m(input_ids=ids).pooler_output[0]
+        model.classifier.weight.mul_(3000.0)
+        model.classifier.bias.copy_(-(model.classifier.weight @ reference))
+    model.save_pretrained(path)
+    return path

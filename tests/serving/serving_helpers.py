@@ -29,6 +29,7 @@ NER_LABELS = {0: "O", 1: "B-PER", 2: "I-PER", 3: "B-LOC", 4: "I-LOC"}
 HEADS = {  # head -> (class name, config extras)
     "base": ("ErnieMModel", {}),
     "classifier": ("ErnieMForSequenceClassification", {"id2label": LABELS}),
+    "reranker": ("ErnieMForSequenceClassification", {"id2label": {0: "LABEL_0"}}),  # one label: TEI's re-ranker
     "ner": ("ErnieMForTokenClassification", {"id2label": NER_LABELS}),
     "uie": ("ErnieMForInformationExtraction", {}),
 }

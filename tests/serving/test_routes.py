@@ -167,7 +167,7 @@ def test_info_health_metrics_docs(server):
     assert status == 200 and headers["content-type"].startswith("text/html")
     status, spec, _ = server.request("GET", "/openapi.json", auth=False)
     assert status == 200
-    assert {"/embed", "/embed_all", "/v1/embeddings", "/predict", "/tokenize", "/extract", "/token-classify",
+    assert {"/embed", "/embed_all", "/v1/embeddings", "/predict", "/rerank", "/tokenize", "/extract", "/token-classify",
             "/info"} <= set(spec["paths"])
 
 

@@ -214,7 +214,7 @@ class ErnieMEncoderLayer(nn.Module):
             if ff is None:
                 ff = ops.bias_gelu(linear_matmul(self.linear1, hidden), self.linear1.bias, self.fused_gelu,
                                    backend=backend)
-        ff = linear_matmul(self.linear2, self.dropout(ff))
+        ff = linear_matmul(self.linear2, self.dropout(ff) if self.training else ff)
         hidden = self._add_norm(ff, self.linear2, self.dropout2, hidden, self.norm2, backend)
         return hidden, probs
 

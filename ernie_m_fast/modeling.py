@@ -214,7 +214,7 @@ class ErnieMEncoderLayer(nn.Module):
             if ff is None:
                 ff = ops.bias_gelu(linear_matmul(self.linear1, hidden), self.linear1.bias, self.fused_gelu,
                                    backend=backend)
-        ff = linear_matmul(self.linear2, self.dropout(ff))
+        ff = linear_matmul(self.linear2, self.dropout(ff) if self.training else ff)
         hidden = self._add_norm(ff, self.linear2, self.dropout2, hidden, self.norm2, backend)
         return hidden, probs
 
@@ -546,6 +546,11 @@ class ErnieMForQuestionAnswering(_SpanHead):
         self.post_init()
 
     def _span_logits(self, sequence):
+        if self.qa_outputs.out_features != 2:  # transformers fails here with an unpacking error
+            raise ValueError(
+                f"ErnieMForQuestionAnswering needs config.num_labels == 2 (one start and one end logit per token); "
+                f"this model has {self.qa_outputs.out_features}. Load a QA checkpoint, or pass num_labels=2 to "
+                "from_pretrained to start a new QA head.")
         start, end = self.qa_outputs(sequence).split(1, dim=-1)
         return start.squeeze(-1), end.squeeze(-1)
 

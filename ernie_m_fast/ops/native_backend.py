@@ -97,7 +97,8 @@ class NativeBackend:
         hidden, `tail_args`, dtype code, stream. Vectors are cast to x's dtype (parameters may differ)."""
         hidden = x.shape[-1]
         x2 = _rows(x)
-        others = [_rows(t) if t.dim() > 1 else t.to(x.dtype).contiguous() for t in vectors]
+        others = [_rows(t) if t.dim() > 1 else (t if t.dtype == x.dtype else t.to(x.dtype)).contiguous()
+                  for t in vectors]
         out = torch.empty_like(x2)
         if x2.shape[0]:
             self._fn(op)(out.data_ptr(), x2.data_ptr(), *(t.data_ptr() for t in others), x2.shape[0], hidden,

@@ -106,8 +106,9 @@ def attention_varlen_sdpa(q, k, v, cu_seqlens, max_seqlen: int, softmax_scale=No
     Reads cu_seqlens on the host, so it is meant for CPU tensors (and runs inside a custom op,
     opaque to torch.compile). Rows past cu_seqlens[-1] get zeros.
     """
-    out = torch.zeros(q.shape, dtype=q.dtype, device=q.device)
     offsets = cu_seqlens.tolist()
+    out = torch.empty(q.shape, dtype=q.dtype, device=q.device)
+    out[offsets[-1]:] = 0  # only rows no sequence covers (a static layout's filler) need a value
     for start, end in zip(offsets[:-1], offsets[1:]):
         if end > start:
             # (1, heads, len, d): SDPA's fused (flash) CPU kernel takes 4-D inputs only; 3-D ones fall

@@ -129,3 +129,14 @@ def test_config_rejects_bad_shapes():
         emf.ErnieMModel(emf.ErnieMConfig(hidden_size=8, num_attention_heads=2, vocab_size=10, hidden_act="nope"))
     with pytest.raises(ValueError, match="backend"):
         emf.ErnieMModel(emf.ErnieMConfig(hidden_size=8, num_attention_heads=2, vocab_size=10)).set_backend("gpu")
+
+
+def test_question_answering_head_with_other_than_two_labels_says_so(tmp_path):
+    """A classifier's checkpoint (3 labels) loaded for QA: transformers fails with an unpacking error."""
+    hf_model("ErnieMForSequenceClassification", "h32_d16_l2_n2", num_labels=3).save_pretrained(tmp_path)
+    qa = emf.ErnieMForQuestionAnswering.from_pretrained(tmp_path)
+    ids, mask = scenario("right_padding")
+    with pytest.raises(ValueError, match=r"needs config.num_labels == 2 .* has 3\. .*num_labels=2"):
+        qa(input_ids=ids, attention_mask=mask)
+    fixed = emf.ErnieMForQuestionAnswering.from_pretrained(tmp_path, num_labels=2)
+    assert fixed(input_ids=ids, attention_mask=mask).start_logits.shape == ids.shape

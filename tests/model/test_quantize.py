@@ -43,16 +43,25 @@ def test_int8_weight_is_within_half_a_step_of_fp32():
     assert torch.equal(layer.dequantized_weight()[7], torch.zeros(24))
 
 
-def test_int8_linear_matches_its_dequantized_weight():
+@pytest.mark.parametrize("gemm_bias", [False, True])
+def test_int8_linear_matches_its_dequantized_weight(gemm_bias):
     g = torch.Generator().manual_seed(1)
     weight, bias, x = torch.randn(64, 48, generator=g), torch.randn(64, generator=g), torch.randn(2, 5, 48, generator=g)
-    layer = Int8Linear(weight, bias)
+    layer = Int8Linear(weight, bias, gemm_bias=gemm_bias)
     out = layer(x)
     assert out.shape == (2, 5, 64)
     reference = F.linear(x, layer.dequantized_weight(), bias)
     # only the activations' per-call 8-bit quantization separates the two
     assert F.cosine_similarity(out.flatten(0, 1), reference.flatten(0, 1), dim=-1).min() > 0.999
-    torch.testing.assert_close(layer.matmul(x) + bias, out)
+    # the bias exactly once: what is left after taking the product and one bias away is activation
+    # rounding (mean ~0.03 here); a missing or doubled bias would leave mean |bias| (~0.6)
+    without_bias = F.linear(x, layer.dequantized_weight())
+    assert (out - without_bias - bias).abs().mean() < 0.25 * bias.abs().mean()
+    if gemm_bias:
+        with pytest.raises(ValueError, match="packed into its GEMM"):
+            layer.matmul(x)
+    else:
+        torch.testing.assert_close(layer.matmul(x) + bias, out)
 
 
 def test_activations_use_7_bits_unless_the_cpu_has_vnni():
@@ -106,8 +115,13 @@ def test_quantized_model_runs_on_every_cpu_backend(checkpoint):
         model.set_backend(backend)
         with torch.inference_mode():
             outs[backend] = model(input_ids=ids, attention_mask=mask).last_hidden_state
-    if len(outs) == 2:  # same int8 GEMMs on both: only the fused fp32 epilogues differ
-        torch.testing.assert_close(outs["cpu"][mask.bool()], outs["torch"][mask.bool()], atol=1e-4, rtol=1e-4)
+    if len(outs) == 2:
+        # Same int8 GEMMs on both; only the fused fp32 epilogues differ, by an ulp or so. Activations
+        # are quantized per call from the tensor's own range, and oneDNN's quantization can then put
+        # an activation on the neighbouring int8 level: one quantization step in a product, ~6e-4
+        # seen here. The bound, 2e-3, is under int8's own error against fp32 on this model (~3e-3)
+        # and far under what a wrong epilogue does (a dropped bias moves outputs by > 1e-1).
+        torch.testing.assert_close(outs["cpu"][mask.bool()], outs["torch"][mask.bool()], atol=2e-3, rtol=0)
 
 
 def test_quantize_errors(checkpoint, tmp_path):

@@ -7,6 +7,7 @@ only weights the checkpoint lacks are initialised, and transformers' warnings na
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import os
@@ -50,6 +51,30 @@ def _init_parameter(module: nn.Module, name: str, tensor: torch.Tensor, std: flo
                 tensor[module.padding_idx].zero_()
 
 
+_SKIP_INIT = False
+
+
+@contextlib.contextmanager
+def _skip_init():
+    """Build modules without initialising their parameters (from_pretrained, on the meta device:
+    every value is replaced by the checkpoint's or initialised afterwards). Initialising meta tensors
+    is not free: torch.nn.init on them runs torch._refs, which imports torch._dynamo and sympy (~145 MB
+    of resident memory and ~1 s for a load that needs none of it)."""
+    global _SKIP_INIT
+    names = [n for n in dir(nn.init) if n.endswith("_") and not n.startswith("_") and callable(getattr(nn.init, n))]
+    saved = {n: getattr(nn.init, n) for n in names}
+    previous = _SKIP_INIT
+    try:
+        _SKIP_INIT = True
+        for n in names:
+            setattr(nn.init, n, lambda tensor, *args, **kwargs: tensor)
+        yield
+    finally:
+        _SKIP_INIT = previous
+        for n, fn in saved.items():
+            setattr(nn.init, n, fn)
+
+
 class ErnieMPreTrainedModel(nn.Module):
     config_class = ErnieMConfig
     base_model_prefix = "ernie_m"
@@ -65,6 +90,8 @@ class ErnieMPreTrainedModel(nn.Module):
 
     # --- weights ---------------------------------------------------------------------------------
     def _init_weights(self, module: nn.Module) -> None:
+        if _SKIP_INIT:
+            return
         for name, param in module.named_parameters(recurse=False):
             _init_parameter(module, name, param.data, self.config.initializer_range)
 
@@ -175,7 +202,7 @@ class ErnieMPreTrainedModel(nn.Module):
         dtype = _as_dtype(dtype) or torch.float32
         device = torch.device(device) if device is not None else torch.device("cpu")
 
-        with torch.device("meta"):
+        with torch.device("meta"), _skip_init():
             model = cls(config)
         state = _match_prefix(state, model)
         expected = model.state_dict()

@@ -218,3 +218,23 @@ def test_ignore_mismatched_sizes_reinitialises_the_head(tmp_path, caplog):
     assert "classifier.weight: checkpoint (2, 32), model (5, 32)" in caplog.text
     assert model.classifier.weight.shape == (5, 32) and torch.all(model.classifier.bias == 0)
     torch.testing.assert_close(model.ernie_m.pooler.dense.weight, ref.ernie_m.pooler.dense.weight)
+
+
+def test_loading_builds_on_meta_without_initialising_or_importing_the_compiler(tmp_path):
+    """from_pretrained builds on the meta device with parameter init skipped: torch.nn.init on meta
+    tensors would import torch._dynamo and sympy (~145 MB resident, ~1 s) for values it then discards.
+    Checked in a fresh process, since this one has imported everything already."""
+    import subprocess
+    import sys
+
+    hf_model("ErnieMModel", "h32_d16_l2_n2").save_pretrained(tmp_path)
+    code = (
+        "import sys, torch, ernie_m_fast as emf\n"
+        f"m = emf.ErnieMModel.from_pretrained({str(tmp_path)!r})\n"
+        "with torch.inference_mode(): m(input_ids=torch.tensor([[5, 6, 7]]))\n"
+        "print(sorted(n for n in ('torch._dynamo', 'sympy') if n in sys.modules))\n"
+        "print(torch.nn.init.normal_.__module__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[0] == "[]", out
+    assert out[1] == "torch.nn.init", out  # the init functions are restored after the build

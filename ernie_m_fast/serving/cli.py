@@ -33,6 +33,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     add("--cuda-graphs", action="store_true", help="replay CUDA graphs for a few static batch layouts")
     add("--tokenization-workers", type=int, default=1, help="threads that tokenize (off the model thread)")
     add("--graceful-timeout", type=float, default=30.0, help="seconds SIGTERM waits for in-flight requests")
+    add("--prepack", action=argparse.BooleanOptionalAction, default=None,
+        help="weights packed once for oneDNN (CPU, float32; default: on there)")
+    add("--quantize", default=None, choices=["int8"], help="int8 GEMMs on CPU (float32 activations)")
 
 
 def settings_from_args(args: argparse.Namespace) -> ServerSettings:
@@ -43,5 +46,5 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
         max_concurrent_requests=args.max_concurrent_requests, max_input_length=args.max_input_length,
         auto_truncate=args.auto_truncate, payload_limit=args.payload_limit, api_key=args.api_key,
         json_logs=args.json_logs, cuda_graphs=args.cuda_graphs, tokenization_workers=args.tokenization_workers,
-        graceful_timeout=args.graceful_timeout,
+        graceful_timeout=args.graceful_timeout, prepack=args.prepack, quantize=args.quantize,
     )

@@ -31,6 +31,8 @@ class ServerSettings:
     cuda_graphs: bool = False
     tokenization_workers: int = 1
     graceful_timeout: float = 30.0  # seconds SIGTERM waits for in-flight requests before exiting anyway
+    prepack: Optional[bool] = None  # oneDNN-packed weights; None: on for a float32 model on CPU
+    quantize: Optional[str] = None  # "int8": int8 GEMMs on CPU (from_pretrained's quantize=)
 
     def __post_init__(self):
         if self.task not in TASKS:

@@ -32,6 +32,23 @@ def test_run_texts_equals_the_model_one_input_at_a_time(base_dir, pooling):
     torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
 
 
+def test_cpu_float32_serves_prepacked_by_default_and_int8_on_request(classifier_dir):
+    """Prepacked (oneDNN) weights by default on a float32 CPU model, same answers within fp32
+    rounding; --no-prepack and --quantize int8 load what they say (int8 within its own error)."""
+    from ernie_m_fast.linear import Int8Linear, MkldnnLinear
+
+    packed, plain = Engine(ServerSettings(model=classifier_dir)), Engine(ServerSettings(model=classifier_dir, prepack=False))
+    int8 = Engine(ServerSettings(model=classifier_dir, quantize="int8"))
+    layer = lambda e: e.model.base_model.encoder.layers[0].linear1  # noqa: E731
+    assert isinstance(layer(packed), MkldnnLinear) and packed.info()["prepack"] is True
+    assert type(layer(plain)) is torch.nn.Linear and plain.info()["prepack"] is False
+    assert isinstance(layer(int8), Int8Linear) and int8.info()["quantize"] == "int8" and not int8.prepack
+    for kind in ("embed", "predict"):
+        want = torch.from_numpy(plain.run_texts(kind, TEXTS))
+        torch.testing.assert_close(torch.from_numpy(packed.run_texts(kind, TEXTS)), want, atol=1e-5, rtol=0)
+        assert torch.nn.functional.cosine_similarity(torch.from_numpy(int8.run_texts(kind, TEXTS)), want).min() > 0.99
+
+
 def test_pooling_comes_from_a_sentence_transformers_config(tmp_path):
     assert checkpoint_pooling(str(tmp_path)) is None
     (tmp_path / "1_Pooling").mkdir()

@@ -23,7 +23,7 @@ from torch import nn
 QUANTIZE_SCHEMES = ("int8",)
 
 
-def activation_reduce_range(cpu_flags: set[str] | None = None) -> bool:
+def activation_reduce_range(cpu_flags: set[str] | frozenset[str] | None = None) -> bool:
     """Whether dynamic int8 activations must use 7 bits (0..127) instead of 8 on this CPU.
 
     Without VNNI, fbgemm's u8 x s8 products are summed in pairs into int16 (vpmaddubsw), which
@@ -36,15 +36,16 @@ def activation_reduce_range(cpu_flags: set[str] | None = None) -> bool:
     return not ({"avx512_vnni", "avx_vnni"} & cpu_flags)
 
 
-def _cpu_flags() -> set[str]:
+@functools.lru_cache(maxsize=None)  # asked once per packed layer; the CPU does not change
+def _cpu_flags() -> frozenset[str]:
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
                 if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
+                    return frozenset(line.split(":", 1)[1].split())
     except OSError:
         pass
-    return set()
+    return frozenset()
 
 
 def linear_matmul(linear: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -165,24 +166,23 @@ class MkldnnLinear(PackedLinear):
         super().__init__(in_features, out_features, bias)
         self._packed = torch.ops.mkldnn._reorder_linear_weight(weight.detach().contiguous(), rows_hint)
 
-    def matmul(self, x: torch.Tensor) -> torch.Tensor:
+    def _pointwise(self, x: torch.Tensor, bias: torch.Tensor | None, attr: str, algorithm: str) -> torch.Tensor:
+        """oneDNN's linear on x's rows with an optional bias and eltwise epilogue `attr`, shaped back like x."""
         shape = x.shape
-        out = torch.ops.mkldnn._linear_pointwise(x.reshape(-1, shape[-1]), self._packed, None, "none", [], "")
+        out = torch.ops.mkldnn._linear_pointwise(x.reshape(-1, shape[-1]), self._packed, bias, attr, [], algorithm)
         return out.view(*shape[:-1], self.out_features)
 
+    def matmul(self, x: torch.Tensor) -> torch.Tensor:
+        return self._pointwise(x, None, "none", "")
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        shape = x.shape
-        out = torch.ops.mkldnn._linear_pointwise(x.reshape(-1, shape[-1]), self._packed, self.bias, "none", [], "")
-        return out.view(*shape[:-1], self.out_features)
+        return self._pointwise(x, self.bias, "none", "")
 
     def gelu(self, x: torch.Tensor, approximate: str) -> torch.Tensor:
         """GELU(x W^T + b), exact erf form ("none") or tanh approximation ("tanh"), bias and GELU in
         oneDNN's GEMM epilogue (its eltwise GELU: within ~2e-6 of fp64 at the base shape, as the
         separate bias_gelu kernel)."""
-        shape = x.shape
-        out = torch.ops.mkldnn._linear_pointwise(x.reshape(-1, shape[-1]), self._packed, self.bias, "gelu", [],
-                                                 approximate)
-        return out.view(*shape[:-1], self.out_features)
+        return self._pointwise(x, self.bias, "gelu", approximate)
 
     def dense_weight(self) -> torch.Tensor:
         return self._packed.to_dense()

@@ -350,7 +350,8 @@ def create_app(settings: ServerSettings, load_in_background: bool = True) -> Fas
         kind = errors.NOT_FOUND if exc.status_code in (404, 405) else errors.VALIDATION
         return _error_response(errors.ApiError(exc.status_code, kind, str(exc.detail)), request.url.path)
 
-    error_docs = {code: {"model": schemas.ErrorResponse} for code in (401, 413, 422, 424, 429, 503)}
+    error_statuses = (401, 413, 422, 424, 429, 503)  # what an inference route can answer besides 200
+    error_docs = {code: {"model": schemas.ErrorResponse} for code in error_statuses}
 
     @app.get("/health", responses={503: {"model": schemas.ErrorResponse}})
     async def health():
@@ -400,7 +401,7 @@ def create_app(settings: ServerSettings, load_in_background: bool = True) -> Fas
         state.metrics.inputs.labels("/embed_all").inc(len(texts))
         return _json(rows)
 
-    openai_error_docs = {code: {"model": schemas.OpenAIErrorResponse} for code in (401, 413, 422, 424, 429, 503)}
+    openai_error_docs = {code: {"model": schemas.OpenAIErrorResponse} for code in error_statuses}
 
     @app.post("/v1/embeddings", responses={200: {"model": schemas.OpenAIEmbeddingsResponse}, **openai_error_docs})
     async def openai_embeddings(request: schemas.OpenAIEmbeddingsRequest, http_request: Request):
